@@ -1,0 +1,33 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong in this crate's public API.
+///
+/// Cache problems (a corrupt, unreadable or unwritable file, a lock timeout) are never
+/// errors: they are recovered from, logged and counted in [`Stats`](crate::Stats). What is
+/// left is misuse, such as an invalid builder option, and explicit operations like
+/// [`clear`](crate::AvailabilityCache::clear) that could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A builder option is out of range.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        /// The builder method.
+        option: &'static str,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// A file operation failed.
+    #[error("failed to {op} {path}")]
+    Io {
+        /// The operation, such as "remove cache file".
+        op: &'static str,
+        /// The path it was done on.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,56 @@
+//! A correct, fast, crash-safe cache of storage availability checks.
+//!
+//! Applications validate their storage configuration at start-up (does the CSV directory
+//! exist and is it writable, is a vector provider configured, is the key-value store
+//! reachable). That is slow, so this crate caches each section's result in a file next to
+//! the config, keyed by a SHA-256 of the section's content, and revalidates only the
+//! sections that changed or expired.
+//!
+//! ```ignore
+//! use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+//!
+//! #[derive(serde::Serialize, StorageAvailability)]
+//! struct StorageConfig {
+//!     #[storage(validate = check_csv)]
+//!     csv: std::path::PathBuf,
+//!     #[storage(validate = check_vector, timeout_ms = 2000)]
+//!     vector: Option<String>,
+//!     app_name: String, // not a section
+//! }
+//! fn check_csv(dir: &std::path::PathBuf) -> Result<(), std::io::Error> {
+//!     std::fs::create_dir_all(dir)
+//! }
+//! fn check_vector(provider: &String) -> Outcome {
+//!     if provider.is_empty() { Outcome::failed("no provider") } else { Outcome::ok() }
+//! }
+//!
+//! # fn main() -> Result<(), storage_availability::Error> {
+//! let config = StorageConfig { csv: "data/csv".into(), vector: None, app_name: "app".into() };
+//! let cache = AvailabilityCache::open(config, "config/storage.yaml")?;
+//! if cache.is_available(StorageConfigKind::Csv) {
+//!     // use the CSV storage
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! See the crate's README for the options, what is cached and when it is revalidated.
+
+mod error;
+mod fingerprint;
+mod section;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use error::Error;
+pub use fingerprint::{SectionKey, canonical_json, section_key, section_key_with_scope};
+pub use section::{
+    Availability, Outcome, Scope, Source, StorageAvailability, StorageKind, UnknownKind,
+};
+
+/// The cache file format types and their JSON Schema.
+pub use storage_availability_schema as schema;
+
+#[cfg(feature = "derive")]
+pub use storage_availability_macros::StorageAvailability;

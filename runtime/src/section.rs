@@ -1,0 +1,342 @@
+//! The traits the derive implements, and the values a validation produces.
+
+use std::fmt;
+use std::hash::Hash;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use crate::fingerprint::SectionKey;
+
+/// The typed list of a config's sections: the `<Struct>Kind` enum the derive generates.
+///
+/// # Example
+///
+/// ```
+/// use storage_availability::{Outcome, StorageAvailability, StorageKind};
+///
+/// #[derive(serde::Serialize, StorageAvailability)]
+/// struct Config {
+///     #[storage(validate = check, name = "key_value")]
+///     kv: String,
+/// }
+/// fn check(_: &String) -> Outcome { Outcome::ok() }
+///
+/// assert_eq!(ConfigKind::ALL, &[ConfigKind::Kv]);
+/// assert_eq!(ConfigKind::Kv.name(), "key_value");
+/// assert_eq!(ConfigKind::from_name("key_value"), Some(ConfigKind::Kv));
+/// assert_eq!("key_value".parse::<ConfigKind>().ok(), Some(ConfigKind::Kv));
+/// ```
+pub trait StorageKind:
+    Copy
+    + Eq
+    + Hash
+    + Ord
+    + fmt::Debug
+    + fmt::Display
+    + FromStr<Err = UnknownKind>
+    + Send
+    + Sync
+    + 'static
+{
+    /// Every section, in declaration order. `ALL[k.index()] == k`.
+    const ALL: &'static [Self];
+
+    /// The section's name as stored in the cache file (`[a-z][a-z0-9_]*`).
+    fn name(self) -> &'static str;
+
+    /// The section called `name`, if there is one.
+    fn from_name(name: &str) -> Option<Self>;
+
+    /// The section's position in [`StorageKind::ALL`].
+    fn index(self) -> usize;
+}
+
+/// The error of [`FromStr`] on a generated kind enum: the name matched no section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKind {
+    name: String,
+    expected: &'static [&'static str],
+}
+
+impl UnknownKind {
+    /// An error for `name`, listing the names that would have been accepted.
+    pub fn new(name: &str, expected: &'static [&'static str]) -> Self {
+        UnknownKind {
+            name: name.to_owned(),
+            expected,
+        }
+    }
+
+    /// The name that matched no section.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for UnknownKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown storage section `{}`; expected one of ",
+            self.name
+        )?;
+        for (i, name) in self.expected.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{name}`")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownKind {}
+
+/// Where a section's answer may be shared from (see DESIGN.md, "Fleet store").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
+pub enum Scope {
+    /// The answer depends on this machine (a local directory): never shared.
+    #[default]
+    Host,
+    /// The answer is the same from every host (a remote service's configuration).
+    Shared,
+}
+
+impl Scope {
+    /// `"host"` or `"shared"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Host => "host",
+            Scope::Shared => "shared",
+        }
+    }
+}
+
+/// A config whose sections can be validated and cached: implemented by
+/// `#[derive(StorageAvailability)]`.
+///
+/// A hand-written implementation is possible (the benchmarks use one for 10,000 sections);
+/// [`section_key`](crate::section_key) computes keys the way the derive does.
+///
+/// # Example
+///
+/// ```
+/// use storage_availability::{Outcome, StorageAvailability};
+///
+/// #[derive(serde::Serialize, StorageAvailability)]
+/// struct Config {
+///     #[storage(validate = check_dir, timeout_ms = 500)]
+///     csv: std::path::PathBuf,
+///     #[storage(validate = check_url, version = 2)]
+///     vector: Option<String>,
+///     app_name: String, // not a section
+/// }
+/// fn check_dir(p: &std::path::PathBuf) -> Result<(), String> {
+///     if p.as_os_str().is_empty() { Err("empty path".into()) } else { Ok(()) }
+/// }
+/// fn check_url(_: &String) -> Outcome { Outcome::ok() }
+///
+/// let cfg = Config { csv: "data".into(), vector: None, app_name: "demo".into() };
+/// assert!(cfg.validate(ConfigKind::Csv).is_ok());
+/// assert!(!cfg.is_configured(ConfigKind::Vector));
+/// assert_eq!(Config::timeout(ConfigKind::Csv), Some(std::time::Duration::from_millis(500)));
+/// assert_eq!(Config::version(ConfigKind::Vector), 2);
+/// assert_eq!(cfg.section_key(ConfigKind::Csv).len(), 64);
+/// ```
+pub trait StorageAvailability: Send + Sync + 'static {
+    /// The generated enum of sections.
+    type Kind: StorageKind;
+
+    /// The cache key of one section: SHA-256 over the key format version, the section's name,
+    /// its version, the application's version and the canonical JSON of its value.
+    fn section_key(&self, kind: Self::Kind) -> SectionKey;
+
+    /// Runs the section's validator. An unconfigured section (`None`) is not validated: the
+    /// result is a failed outcome that says so, and the cache never calls this for it.
+    fn validate(&self, kind: Self::Kind) -> Outcome;
+
+    /// `false` for an `Option` section that is `None`: disabled, its validator never runs.
+    fn is_configured(&self, kind: Self::Kind) -> bool;
+
+    /// The section's own timeout (`timeout_ms`), if it has one.
+    fn timeout(kind: Self::Kind) -> Option<Duration>;
+
+    /// The section's version (`version = N`, default 1): bump it to revalidate after a
+    /// validator changes.
+    fn version(kind: Self::Kind) -> u32;
+
+    /// Where the section's answer may be shared from. Default: [`Scope::Host`].
+    fn scope(kind: Self::Kind) -> Scope {
+        let _ = kind;
+        Scope::Host
+    }
+
+    /// The application's version (the user crate's `CARGO_PKG_VERSION`), part of every key.
+    fn app_version() -> &'static str;
+}
+
+/// What a validator found: passed or failed, with error and warning messages.
+///
+/// Validators may return `Outcome` or anything that converts into it, such as
+/// `Result<(), E>` with `E: Display`.
+///
+/// # Example
+///
+/// ```
+/// use storage_availability::Outcome;
+///
+/// let ok = Outcome::ok().with_warning("directory is almost full");
+/// assert!(ok.is_ok());
+/// assert_eq!(ok.warnings(), ["directory is almost full"]);
+///
+/// let failed: Outcome = Err::<(), _>("permission denied").into();
+/// assert!(!failed.is_ok());
+/// assert_eq!(failed.last_error(), Some("permission denied"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
+pub struct Outcome {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// The section passed.
+    pub fn ok() -> Self {
+        Outcome::default()
+    }
+
+    /// The section failed with `error`.
+    #[doc(alias = "error")]
+    #[doc(alias = "fail")]
+    pub fn failed(error: impl Into<String>) -> Self {
+        Outcome {
+            errors: vec![error.into()],
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Adds an error: the outcome is then a failure.
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.errors.push(error.into());
+        self
+    }
+
+    /// Adds a warning: it does not make the outcome fail.
+    pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
+        self.warnings.push(warning.into());
+        self
+    }
+
+    /// `true` when there is no error.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Every error, oldest first.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// The last error, which [`Availability::last_error`] reports.
+    pub fn last_error(&self) -> Option<&str> {
+        self.errors.last().map(String::as_str)
+    }
+
+    /// Every warning.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Splits the outcome into its errors and warnings.
+    pub fn into_parts(self) -> (Vec<String>, Vec<String>) {
+        (self.errors, self.warnings)
+    }
+}
+
+impl<E: fmt::Display> From<Result<(), E>> for Outcome {
+    fn from(result: Result<(), E>) -> Self {
+        match result {
+            Ok(()) => Outcome::ok(),
+            Err(e) => Outcome::failed(e.to_string()),
+        }
+    }
+}
+
+/// Where a section's current answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Source {
+    /// Read from the cache file: the config is unchanged and the record fresh.
+    Cache,
+    /// Validated by this process.
+    Validated,
+    /// Not configured (`None`): disabled, no validator called.
+    Unconfigured,
+    /// Read from a store shared by a fleet of hosts.
+    Shared,
+    /// No answer yet: the results were cleared and no refresh has run since.
+    Pending,
+}
+
+impl Source {
+    /// A short lowercase name: `cache`, `validated`, `unconfigured`, `shared`, `pending`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cache => "cache",
+            Source::Validated => "validated",
+            Source::Unconfigured => "unconfigured",
+            Source::Shared => "shared",
+            Source::Pending => "pending",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The availability of one section, as the cache answers it.
+///
+/// # Example
+///
+/// ```ignore
+/// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+/// # #[derive(serde::Serialize, StorageAvailability)]
+/// # struct Config { #[storage(validate = check)] csv: String }
+/// # fn check(_: &String) -> Outcome { Outcome::ok() }
+/// # let cache = AvailabilityCache::open(Config { csv: "x".into() }, "storage.yaml").unwrap();
+/// let csv = cache.status(ConfigKind::Csv);
+/// if !csv.is_available() {
+///     eprintln!("csv storage unavailable: {:?}", csv.last_error);
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Availability {
+    /// Configured and validated successfully: the storage may be used.
+    pub enabled: bool,
+    /// The validator passed.
+    pub validation_passed: bool,
+    /// The last error of the validation, if it failed.
+    pub last_error: Option<String>,
+    /// Every error of the validation.
+    pub errors: Vec<String>,
+    /// Warnings of the validation (they do not make it fail).
+    pub warnings: Vec<String>,
+    /// When the validation ran.
+    pub checked_at: SystemTime,
+    /// How long the validation took.
+    pub duration: Duration,
+    /// Where this answer came from.
+    pub source: Source,
+}
+
+impl Availability {
+    /// `enabled && validation_passed`.
+    pub fn is_available(&self) -> bool {
+        self.enabled && self.validation_passed
+    }
+}
