@@ -1,1 +1,2 @@
+//! Benchmarks (issue 6).
 fn main() {}

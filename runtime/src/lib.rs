@@ -6,7 +6,7 @@
 //! the config, keyed by a SHA-256 of the section's content, and revalidates only the
 //! sections that changed or expired.
 //!
-//! ```ignore
+//! ```no_run
 //! use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
 //!
 //! #[derive(serde::Serialize, StorageAvailability)]
@@ -35,19 +35,28 @@
 //!
 //! See the crate's README for the options, what is cached and when it is revalidated.
 
+mod cache;
+mod clock;
 mod error;
 mod fingerprint;
 mod section;
+mod store;
+mod validate;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use cache::{AvailabilityCache, AvailabilityCacheBuilder, RefreshReport, Stats};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use fingerprint::{SectionKey, canonical_json, section_key, section_key_with_scope};
 pub use section::{
     Availability, Outcome, Scope, Source, StorageAvailability, StorageKind, UnknownKind,
 };
+pub use store::{CacheStore, FileStore, Loaded, LockOutcome, StoreLock};
+#[doc(hidden)]
+pub use store::{FaultInjector, SaveStep};
 
 /// The cache file format types and their JSON Schema.
 pub use storage_availability_schema as schema;

@@ -1,0 +1,1149 @@
+//! [`AvailabilityCache`]: validity policy, incremental revalidation, single-flight refresh.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use storage_availability_schema::{
+    CacheFile, Metadata, SCHEMA_VERSION, SectionHash, SectionRecord, Timestamp,
+};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::fingerprint::SectionKey;
+use crate::section::{Availability, Source, StorageAvailability, StorageKind};
+use crate::store::path::{cache_path_for_config, cache_path_for_type};
+use crate::store::{CacheStore, FileStore, Loaded, LockOutcome};
+use crate::validate::{self, Ending};
+
+const TARGET: &str = "storage_availability";
+
+/// Positive results are reused for this long by default.
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+/// A failed section is retried after this by default, doubling per consecutive failure.
+const DEFAULT_RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
+/// The backoff of failed sections never exceeds this.
+const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
+/// A record checked more than this far in the future is treated as expired (clock skew).
+const FUTURE_TOLERANCE: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_PARALLEL: usize = 16;
+const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts of one save, with a short backoff between them.
+const SAVE_ATTEMPTS: u32 = 3;
+
+/// The cached availability of every section of a config `C`.
+///
+/// `open` validates every stale section (in parallel) and saves the file before it returns,
+/// so answers are final and reading them is a cheap, lock-light, allocation-free call.
+/// The cache is `Send + Sync`: share it behind an `Arc`, call [`refresh`](Self::refresh)
+/// from any thread while others keep reading.
+///
+/// # Example
+///
+/// ```
+/// use storage_availability::{AvailabilityCache, Outcome, Source, StorageAvailability};
+///
+/// #[derive(serde::Serialize, StorageAvailability)]
+/// struct Config {
+///     #[storage(validate = check_csv)]
+///     csv: String,
+/// }
+/// fn check_csv(dir: &String) -> Outcome {
+///     if dir.is_empty() { Outcome::failed("no directory") } else { Outcome::ok() }
+/// }
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let config_path = dir.path().join("storage.yaml");
+/// let cache = AvailabilityCache::open(Config { csv: "data".into() }, &config_path).unwrap();
+/// assert!(cache.is_available(ConfigKind::Csv));
+/// assert_eq!(cache.status(ConfigKind::Csv).source, Source::Validated);
+///
+/// // The next start is served from the file.
+/// let cache = AvailabilityCache::open(Config { csv: "data".into() }, &config_path).unwrap();
+/// assert_eq!(cache.status(ConfigKind::Csv).source, Source::Cache);
+/// ```
+pub struct AvailabilityCache<C: StorageAvailability> {
+    config: Arc<C>,
+    options: Options,
+    keys: Vec<SectionKey>,
+    store: Option<Box<dyn CacheStore>>,
+    config_path: Option<PathBuf>,
+    /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Held for a whole refresh: at most one validation per section in this process.
+    refresh: Mutex<RefreshState>,
+    stats: Counters,
+    warned_save: AtomicBool,
+}
+
+#[derive(Debug, Clone)]
+struct Options {
+    max_age: Option<Duration>,
+    retry_failed_after: Duration,
+    validation_timeout: Duration,
+    max_parallel: usize,
+    max_file_bytes: u64,
+    lock_timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// One section as readers see it.
+#[derive(Debug, Clone)]
+struct Entry {
+    availability: Availability,
+    /// The record behind the answer (`None` when pending).
+    record: Option<SectionRecord>,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug)]
+struct RefreshState {
+    /// Sections to revalidate at the next refresh whatever the file says.
+    forced: Vec<bool>,
+    /// The last save failed: save again at the next refresh even if nothing is stale.
+    unsaved: bool,
+}
+
+/// Why a section is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    Missing,
+    Changed,
+    Expired,
+    RetryDue,
+    Future,
+    Invalidated,
+}
+
+impl Stale {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stale::Missing => "no cached record",
+            Stale::Changed => "section changed",
+            Stale::Expired => "result expired",
+            Stale::RetryDue => "failed, retry due",
+            Stale::Future => "timestamp in the future",
+            Stale::Invalidated => "invalidated",
+        }
+    }
+}
+
+/// What a [`refresh`](AvailabilityCache::refresh) did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RefreshReport {
+    /// Sections whose validator ran, by name.
+    pub validated: Vec<&'static str>,
+    /// Sections whose cached record was reused, by name.
+    pub reused: Vec<&'static str>,
+    /// Whether the cache file was written.
+    pub saved: bool,
+    /// How long the refresh took.
+    pub duration: Duration,
+}
+
+/// Counters of what the cache did since it was opened. Every recovery is counted here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Sections answered from a fresh cached record (file or memory).
+    pub hits: u64,
+    /// Sections found stale and validated.
+    pub misses: u64,
+    /// Validator runs (including timed-out and panicked ones).
+    pub validations: u64,
+    /// Validators abandoned after their timeout.
+    pub timeouts: u64,
+    /// Validators that panicked.
+    pub panics: u64,
+    /// Cache files written.
+    pub saves: u64,
+    /// Saves that failed after every attempt (results kept in memory).
+    pub save_failures: u64,
+    /// Corrupt or oversized files moved aside and regenerated.
+    pub corrupt_recovered: u64,
+    /// Files of another version or unreadable files replaced.
+    pub incompatible_replaced: u64,
+    /// Lock waits that ran out: validated without saving.
+    pub lock_timeouts: u64,
+    /// Leftover temp files of interrupted saves removed.
+    pub temp_files_swept: u64,
+    /// Refreshes run (including the one in `open`).
+    pub refreshes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    validations: AtomicU64,
+    timeouts: AtomicU64,
+    panics: AtomicU64,
+    saves: AtomicU64,
+    save_failures: AtomicU64,
+    corrupt_recovered: AtomicU64,
+    incompatible_replaced: AtomicU64,
+    lock_timeouts: AtomicU64,
+    temp_files_swept: AtomicU64,
+    refreshes: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// Options for [`AvailabilityCache`], from [`AvailabilityCache::builder`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+///
+/// #[derive(serde::Serialize, StorageAvailability)]
+/// struct Config { #[storage(validate = check)] kv: String }
+/// fn check(_: &String) -> Outcome { Outcome::ok() }
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+///     .config_path(dir.path().join("storage.yaml"))
+///     .max_age(Some(Duration::from_secs(3600)))
+///     .retry_failed_after(Duration::from_secs(10))
+///     .validation_timeout(Duration::from_secs(2))
+///     .max_parallel(4)
+///     .open()
+///     .unwrap();
+/// assert!(cache.path().is_some());
+/// ```
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
+    config: C,
+    config_path: Option<PathBuf>,
+    cache_path: Option<PathBuf>,
+    store: Option<Box<dyn CacheStore>>,
+    persist: bool,
+    options: Options,
+    invalid: Option<Error>,
+}
+
+impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AvailabilityCacheBuilder")
+            .field("config_type", &std::any::type_name::<C>())
+            .field("config_path", &self.config_path)
+            .field("cache_path", &self.cache_path)
+            .field("store", &self.store)
+            .field("persist", &self.persist)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
+    fn new(config: C) -> Self {
+        AvailabilityCacheBuilder {
+            config,
+            config_path: None,
+            cache_path: None,
+            store: None,
+            persist: true,
+            options: Options {
+                max_age: Some(DEFAULT_MAX_AGE),
+                retry_failed_after: DEFAULT_RETRY_FAILED_AFTER,
+                validation_timeout: DEFAULT_VALIDATION_TIMEOUT,
+                max_parallel: DEFAULT_MAX_PARALLEL,
+                max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+                lock_timeout: DEFAULT_LOCK_TIMEOUT,
+                clock: Arc::new(SystemClock),
+            },
+            invalid: None,
+        }
+    }
+
+    fn reject(mut self, option: &'static str, reason: &str) -> Self {
+        if self.invalid.is_none() {
+            self.invalid = Some(Error::InvalidOption {
+                option,
+                reason: reason.to_owned(),
+            });
+        }
+        self
+    }
+
+    /// The config file the cache belongs to: the cache file goes next to it as
+    /// `<stem>.<8 hex>.availability.json`. Its path and mtime are recorded for diagnostics.
+    pub fn config_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.config_path = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// Where to keep the cache file, overriding the path derived from the config path.
+    pub fn cache_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.cache_path = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// A custom store, overriding both paths.
+    pub fn store(mut self, store: impl CacheStore + 'static) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// How long a positive result is reused; `None` = until the section changes.
+    /// Default: 24 hours.
+    pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.options.max_age = max_age;
+        self
+    }
+
+    /// How long a failed result is reused before the section is retried; doubles with each
+    /// consecutive failure, capped at one hour. Default: 30 seconds.
+    pub fn retry_failed_after(mut self, after: Duration) -> Self {
+        self.options.retry_failed_after = after;
+        self
+    }
+
+    /// The timeout of a validator without its own `timeout_ms`. Default: 10 seconds.
+    pub fn validation_timeout(mut self, timeout: Duration) -> Self {
+        if timeout.is_zero() {
+            return self.reject("validation_timeout", "must be greater than zero");
+        }
+        self.options.validation_timeout = timeout;
+        self
+    }
+
+    /// How many validators run at once. Default: 16.
+    pub fn max_parallel(mut self, n: usize) -> Self {
+        if n == 0 {
+            return self.reject("max_parallel", "must be at least 1");
+        }
+        self.options.max_parallel = n;
+        self
+    }
+
+    /// Cache files larger than this are refused unread (and moved aside). Default: 1 MiB.
+    pub fn max_file_bytes(mut self, n: u64) -> Self {
+        if n == 0 {
+            return self.reject("max_file_bytes", "must be at least 1");
+        }
+        self.options.max_file_bytes = n;
+        self
+    }
+
+    /// How long to wait for another process that is validating; past it, validate without
+    /// saving. Default: 30 seconds.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.options.lock_timeout = timeout;
+        self
+    }
+
+    /// `false`: keep results in memory only, never touch the file system. Default: `true`.
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
+        self
+    }
+
+    /// The clock used for expiry and timestamps (a [`ManualClock`](crate::ManualClock) in
+    /// tests). Default: the system clock.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.options.clock = Arc::new(clock);
+        self
+    }
+
+    /// Opens the cache: reads the file, validates every stale configured section and saves.
+    ///
+    /// Fails only for an invalid option; every cache problem is recovered from.
+    pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
+        if let Some(error) = self.invalid {
+            return Err(error);
+        }
+        let store: Option<Box<dyn CacheStore>> = if !self.persist {
+            None
+        } else if let Some(store) = self.store {
+            Some(store)
+        } else if let Some(path) = &self.cache_path {
+            Some(Box::new(FileStore::new(path)))
+        } else if let Some(config_path) = &self.config_path {
+            match cache_path_for_config(config_path) {
+                Ok(path) => Some(Box::new(FileStore::new(path))),
+                Err(error) => {
+                    tracing::warn!(target: TARGET, config_path = %config_path.display(), %error,
+                        "cannot derive the cache file path; keeping results in memory");
+                    None
+                }
+            }
+        } else if let Some(path) = cache_path_for_type(std::any::type_name::<C>()) {
+            Some(Box::new(FileStore::new(path)))
+        } else {
+            tracing::warn!(target: TARGET, config_type = std::any::type_name::<C>(),
+                "no config path, cache path or platform cache directory; keeping results in memory");
+            None
+        };
+        let config_path = self
+            .config_path
+            .map(|p| std::path::absolute(&p).unwrap_or(p));
+        let cache = AvailabilityCache::new(self.config, self.options, store, config_path);
+        cache.refresh_now();
+        Ok(cache)
+    }
+}
+
+impl<C: StorageAvailability> AvailabilityCache<C> {
+    /// Opens the cache for `config`, whose config file is `config_path`, with default
+    /// options. The cache file goes next to the config file.
+    ///
+    /// Validates every stale configured section and saves before it returns. Never fails
+    /// because of the cache file: problems are recovered from and logged.
+    pub fn open(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::builder(config).config_path(config_path).open()
+    }
+
+    /// A builder with every option.
+    pub fn builder(config: C) -> AvailabilityCacheBuilder<C> {
+        AvailabilityCacheBuilder::new(config)
+    }
+
+    fn new(
+        config: C,
+        options: Options,
+        store: Option<Box<dyn CacheStore>>,
+        config_path: Option<PathBuf>,
+    ) -> Self {
+        let keys = C::Kind::ALL
+            .iter()
+            .map(|&k| config.section_key(k))
+            .collect();
+        let now = options.clock.now();
+        let entries = C::Kind::ALL
+            .iter()
+            .map(|&kind| pending_entry(config.is_configured(kind), now))
+            .collect();
+        AvailabilityCache {
+            config: Arc::new(config),
+            keys,
+            store,
+            config_path,
+            snapshot: RwLock::new(Arc::new(Snapshot { entries })),
+            refresh: Mutex::new(RefreshState {
+                forced: vec![false; C::Kind::ALL.len()],
+                unsaved: false,
+            }),
+            options,
+            stats: Counters::default(),
+            warned_save: AtomicBool::new(false),
+        }
+    }
+
+    /// `true` when the section is configured and validated successfully.
+    #[inline]
+    pub fn is_available(&self, kind: C::Kind) -> bool {
+        self.read_snapshot(|s| s.entries[kind.index()].availability.is_available())
+    }
+
+    /// The section's availability: no I/O, and no allocation unless the section has error
+    /// or warning texts to copy.
+    #[inline]
+    pub fn status(&self, kind: C::Kind) -> Availability {
+        self.read_snapshot(|s| s.entries[kind.index()].availability.clone())
+    }
+
+    /// Every section's availability, in declaration order.
+    pub fn statuses(&self) -> Vec<(C::Kind, Availability)> {
+        self.read_snapshot(|s| {
+            C::Kind::ALL
+                .iter()
+                .map(|&k| (k, s.entries[k.index()].availability.clone()))
+                .collect()
+        })
+    }
+
+    /// The section's record in the cache file's format (`None` before any result).
+    pub fn record(&self, kind: C::Kind) -> Option<SectionRecord> {
+        self.read_snapshot(|s| s.entries[kind.index()].record.clone())
+    }
+
+    /// Revalidates the sections that are stale (changed, expired, failed with the retry due,
+    /// or [`invalidate`](Self::invalidate)d), reusing what another process saved meanwhile,
+    /// and saves. Readers keep reading the previous answers until it is done; concurrent
+    /// calls wait for the running one and then find nothing left to do.
+    pub fn refresh(&self) -> Result<RefreshReport, Error> {
+        Ok(self.refresh_now())
+    }
+
+    /// Marks the section so that the next [`refresh`](Self::refresh) revalidates it. Its
+    /// current answer stays until then.
+    pub fn invalidate(&self, kind: C::Kind) {
+        self.lock_refresh().forced[kind.index()] = true;
+    }
+
+    /// Deletes the cache file and forgets every result: configured sections are
+    /// [`Source::Pending`] until the next [`refresh`](Self::refresh).
+    pub fn clear(&self) -> Result<(), Error> {
+        let mut state = self.lock_refresh();
+        let now = self.options.clock.now();
+        let entries = C::Kind::ALL
+            .iter()
+            .map(|&kind| pending_entry(self.config.is_configured(kind), now))
+            .collect();
+        self.install(Snapshot { entries });
+        state.unsaved = false;
+        if let Some(store) = &self.store {
+            store.remove().map_err(|source| Error::Io {
+                op: "remove cache file",
+                path: store.location().map(Path::to_owned).unwrap_or_default(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// What the cache did since it was opened.
+    pub fn stats(&self) -> Stats {
+        let c = &self.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            hits: get(&c.hits),
+            misses: get(&c.misses),
+            validations: get(&c.validations),
+            timeouts: get(&c.timeouts),
+            panics: get(&c.panics),
+            saves: get(&c.saves),
+            save_failures: get(&c.save_failures),
+            corrupt_recovered: get(&c.corrupt_recovered),
+            incompatible_replaced: get(&c.incompatible_replaced),
+            lock_timeouts: get(&c.lock_timeouts),
+            temp_files_swept: get(&c.temp_files_swept),
+            refreshes: get(&c.refreshes),
+        }
+    }
+
+    /// The cache file's path; `None` when results are kept in memory only.
+    pub fn path(&self) -> Option<&Path> {
+        self.store.as_ref().and_then(|s| s.location())
+    }
+
+    /// The config this cache answers for.
+    pub fn config(&self) -> &C {
+        &self.config
+    }
+
+    /// The JSON Schema of this config's cache file: the `sections` object lists exactly the
+    /// config's section names and rejects any other.
+    pub fn json_schema() -> schemars::Schema {
+        let names: Vec<&str> = C::Kind::ALL.iter().map(|k| k.name()).collect();
+        storage_availability_schema::schema_for_sections(&names)
+    }
+
+    fn read_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
+        let guard = self.snapshot.read().unwrap_or_else(PoisonError::into_inner);
+        f(&guard)
+    }
+
+    fn install(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = snapshot;
+    }
+
+    fn lock_refresh(&self) -> MutexGuard<'_, RefreshState> {
+        // A panic cannot leave the state inconsistent (it is two flags), so poisoning is
+        // ignored rather than turned into a failure.
+        self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Is `record` a fresh answer for section `index` at `now`?
+    fn freshness(
+        &self,
+        index: usize,
+        record: &SectionRecord,
+        now: SystemTime,
+    ) -> Result<(), Stale> {
+        if record.section_hash.as_str() != self.keys[index].as_str() {
+            return Err(Stale::Changed);
+        }
+        let checked_at = record.checked_at.0;
+        let age = match now.duration_since(checked_at) {
+            Ok(age) => age,
+            Err(ahead) if ahead.duration() > FUTURE_TOLERANCE => return Err(Stale::Future),
+            Err(_) => Duration::ZERO,
+        };
+        if record.validation_passed {
+            match self.options.max_age {
+                Some(max_age) if age >= max_age => Err(Stale::Expired),
+                _ => Ok(()),
+            }
+        } else if age >= self.backoff(record.consecutive_failures) {
+            Err(Stale::RetryDue)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `retry_failed_after * 2^(failures - 1)`, capped at one hour.
+    fn backoff(&self, consecutive_failures: u32) -> Duration {
+        let doublings = consecutive_failures.saturating_sub(1).min(32);
+        self.options
+            .retry_failed_after
+            .saturating_mul(1u32 << doublings.min(31))
+            .min(MAX_BACKOFF.max(self.options.retry_failed_after))
+    }
+
+    /// Chooses, for each section, a fresh record to reuse or the reason to validate it.
+    fn plan(
+        &self,
+        file: Option<&CacheFile>,
+        current: &Snapshot,
+        forced: &[bool],
+        now: SystemTime,
+    ) -> Vec<Result<(SectionRecord, Source), Stale>> {
+        C::Kind::ALL
+            .iter()
+            .map(|&kind| {
+                let index = kind.index();
+                let name = kind.name();
+                if !self.config.is_configured(kind) {
+                    return Ok((self.unconfigured_record(index, now), Source::Unconfigured));
+                }
+                if forced[index] {
+                    return Err(Stale::Invalidated);
+                }
+                let key = self.keys[index].as_str();
+                let entry = &current.entries[index];
+                let file_record = file.and_then(|f| f.sections.get(name));
+                let matching = |r: &&SectionRecord| r.section_hash.as_str() == key;
+                let from_file = file_record.filter(matching).map(|r| (r, Source::Cache));
+                let from_memory = entry
+                    .record
+                    .as_ref()
+                    .filter(matching)
+                    .map(|r| (r, entry.availability.source));
+                // The newer of what this process has and what the file has.
+                let candidate = match (from_file, from_memory) {
+                    (Some(f), Some(m)) => Some(if m.0.checked_at >= f.0.checked_at {
+                        m
+                    } else {
+                        f
+                    }),
+                    (f, m) => f.or(m),
+                };
+                let Some((record, source)) = candidate else {
+                    return Err(if file_record.is_some() {
+                        Stale::Changed
+                    } else {
+                        Stale::Missing
+                    });
+                };
+                self.freshness(index, record, now)
+                    .map(|()| (record.clone(), source))
+            })
+            .collect()
+    }
+
+    fn unconfigured_record(&self, index: usize, now: SystemTime) -> SectionRecord {
+        SectionRecord {
+            section_hash: section_hash(&self.keys[index]),
+            enabled: false,
+            validation_passed: false,
+            last_error: None,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            checked_at: Timestamp(now),
+            duration_ms: 0.0,
+            consecutive_failures: 0,
+        }
+    }
+
+    fn refresh_now(&self) -> RefreshReport {
+        let started = Instant::now();
+        let mut state = self.lock_refresh();
+        bump(&self.stats.refreshes, 1);
+        let current = self.read_snapshot(|s| {
+            Arc::new(Snapshot {
+                entries: s.entries.clone(),
+            })
+        });
+        let now = self.options.clock.now();
+
+        // 1. Without the lock: a warm start needs nothing more than this read.
+        let mut loaded = match &self.store {
+            Some(store) => store.load(self.options.max_file_bytes),
+            None => Loaded::Missing,
+        };
+        let mut plan = self.plan(file_of(&loaded), &current, &state.forced, now);
+        let all_fresh = plan.iter().all(Result::is_ok);
+        if all_fresh && !state.unsaved {
+            return self.finish(&mut state, plan, Vec::new(), false, started);
+        }
+
+        // 2. Under the lock: read again (a neighbour may have done the work), recover from a
+        //    broken file, validate what is still stale, save.
+        let mut may_save = self.store.is_some();
+        let mut _lock = None;
+        if let Some(store) = &self.store {
+            match store.lock(self.options.lock_timeout) {
+                LockOutcome::Locked(guard) => {
+                    _lock = Some(guard);
+                    loaded = store.load(self.options.max_file_bytes);
+                    plan = self.plan(
+                        file_of(&loaded),
+                        &current,
+                        &state.forced,
+                        self.options.clock.now(),
+                    );
+                    let swept = store.sweep();
+                    if swept > 0 {
+                        bump(&self.stats.temp_files_swept, swept as u64);
+                        tracing::info!(target: TARGET, swept, "removed temp files of interrupted saves");
+                    }
+                }
+                LockOutcome::TimedOut => {
+                    bump(&self.stats.lock_timeouts, 1);
+                    tracing::warn!(target: TARGET, path = ?store.location(),
+                        timeout = ?self.options.lock_timeout,
+                        "another process held the cache lock too long; validating without saving");
+                    may_save = false;
+                }
+                LockOutcome::Unavailable(reason) => {
+                    tracing::warn!(target: TARGET, %reason, "working without the cache lock");
+                }
+            }
+            match &loaded {
+                Loaded::Corrupt(reason) => {
+                    tracing::warn!(target: TARGET, path = ?store.location(), %reason,
+                        "cache file is corrupt; moving it aside and regenerating");
+                    if _lock.is_some() {
+                        match store.quarantine(self.options.clock.now()) {
+                            Ok(Some(moved)) => {
+                                tracing::info!(target: TARGET, to = %moved.display(),
+                                "quarantined corrupt cache file")
+                            }
+                            Ok(None) => {}
+                            Err(error) => tracing::warn!(target: TARGET, %error,
+                                "could not quarantine the corrupt cache file; it will be replaced"),
+                        }
+                    }
+                    bump(&self.stats.corrupt_recovered, 1);
+                }
+                Loaded::Unusable(reason) => {
+                    tracing::warn!(target: TARGET, path = ?store.location(), %reason,
+                        "cache file unusable; it will be replaced");
+                    bump(&self.stats.incompatible_replaced, 1);
+                }
+                Loaded::NotRegular(reason) => {
+                    self.warn_save_once(&format!(
+                        "the cache path {reason}, which is not ours to replace; keeping results in memory"
+                    ));
+                    may_save = false;
+                }
+                Loaded::Missing | Loaded::File(_) => {}
+            }
+        }
+
+        // 3. Validate what is stale, in parallel.
+        let stale: Vec<(C::Kind, Stale)> = C::Kind::ALL
+            .iter()
+            .zip(&plan)
+            .filter_map(|(&kind, p)| p.as_ref().err().map(|&why| (kind, why)))
+            .collect();
+        let jobs: Vec<(C::Kind, Duration)> = stale
+            .iter()
+            .map(|&(kind, _)| {
+                (
+                    kind,
+                    C::timeout(kind).unwrap_or(self.options.validation_timeout),
+                )
+            })
+            .collect();
+        let finished = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            validate::run(&self.config, &jobs, self.options.max_parallel)
+        };
+        let checked_at = self.options.clock.now();
+        let mut validated = Vec::with_capacity(finished.len());
+        for done in finished {
+            let index = done.kind.index();
+            bump(&self.stats.validations, 1);
+            match done.ending {
+                Ending::TimedOut => bump(&self.stats.timeouts, 1),
+                Ending::Panicked => bump(&self.stats.panics, 1),
+                Ending::Completed => {}
+            }
+            let previous_failures = previous_failures(
+                file_of(&loaded),
+                &current,
+                done.kind.name(),
+                index,
+                &self.keys[index],
+            );
+            let passed = done.outcome.is_ok();
+            let (errors, warnings) = done.outcome.into_parts();
+            let record = SectionRecord {
+                section_hash: section_hash(&self.keys[index]),
+                enabled: passed,
+                validation_passed: passed,
+                last_error: errors.last().cloned(),
+                errors,
+                warnings,
+                checked_at: Timestamp(checked_at),
+                duration_ms: done.duration.as_secs_f64() * 1000.0,
+                consecutive_failures: if passed {
+                    0
+                } else {
+                    previous_failures.saturating_add(1)
+                },
+            };
+            validated.push((index, record));
+        }
+        if !stale.is_empty() {
+            let reasons: Vec<String> = stale
+                .iter()
+                .map(|(kind, why)| format!("{} ({})", kind.name(), why.as_str()))
+                .collect();
+            tracing::info!(target: TARGET, sections = %reasons.join(", "),
+                elapsed = ?started.elapsed(), "validated storage sections");
+        }
+        for (index, record) in validated {
+            plan[index] = Ok((record, Source::Validated));
+        }
+        self.finish_and_save(&mut state, plan, stale, may_save, started)
+    }
+
+    fn finish_and_save(
+        &self,
+        state: &mut RefreshState,
+        plan: Vec<Result<(SectionRecord, Source), Stale>>,
+        stale: Vec<(C::Kind, Stale)>,
+        may_save: bool,
+        started: Instant,
+    ) -> RefreshReport {
+        let mut saved = false;
+        if let (Some(store), true) = (&self.store, may_save) {
+            let file = self.file_from(&plan);
+            match self.save_with_retries(store.as_ref(), &file) {
+                Ok(()) => {
+                    bump(&self.stats.saves, 1);
+                    saved = true;
+                    state.unsaved = false;
+                }
+                Err(error) => {
+                    bump(&self.stats.save_failures, 1);
+                    state.unsaved = true;
+                    self.warn_save_once(&format!(
+                        "failed to save cache file {}: {error}; keeping results in memory and retrying at the next refresh",
+                        store.location().map(|p| p.display().to_string()).unwrap_or_default()
+                    ));
+                }
+            }
+        } else if self.store.is_none() {
+            state.unsaved = false;
+        }
+        let stale_kinds: Vec<C::Kind> = stale.into_iter().map(|(k, _)| k).collect();
+        let mut report = self.finish(state, plan, stale_kinds, saved, started);
+        report.saved = saved;
+        report
+    }
+
+    fn finish(
+        &self,
+        state: &mut RefreshState,
+        plan: Vec<Result<(SectionRecord, Source), Stale>>,
+        validated: Vec<C::Kind>,
+        saved: bool,
+        started: Instant,
+    ) -> RefreshReport {
+        let mut report = RefreshReport {
+            saved,
+            ..RefreshReport::default()
+        };
+        let mut entries = Vec::with_capacity(plan.len());
+        for (&kind, planned) in C::Kind::ALL.iter().zip(plan) {
+            let entry = match planned {
+                Ok((record, source)) => {
+                    if validated.contains(&kind) {
+                        report.validated.push(kind.name());
+                    } else if source != Source::Unconfigured {
+                        report.reused.push(kind.name());
+                    }
+                    Entry {
+                        availability: availability_of(&record, source),
+                        record: Some(record),
+                    }
+                }
+                // Only reachable if validation produced no record, which `validate::run`
+                // rules out; answer "unavailable" rather than panic.
+                Err(why) => Entry {
+                    availability: Availability {
+                        enabled: false,
+                        validation_passed: false,
+                        last_error: Some(format!("not validated: {}", why.as_str())),
+                        errors: Vec::new(),
+                        warnings: Vec::new(),
+                        checked_at: self.options.clock.now(),
+                        duration: Duration::ZERO,
+                        source: Source::Pending,
+                    },
+                    record: None,
+                },
+            };
+            entries.push(entry);
+        }
+        bump(&self.stats.misses, report.validated.len() as u64);
+        bump(&self.stats.hits, report.reused.len() as u64);
+        for kind in validated {
+            state.forced[kind.index()] = false;
+        }
+        self.install(Snapshot { entries });
+        report.duration = started.elapsed();
+        report
+    }
+
+    fn file_from(&self, plan: &[Result<(SectionRecord, Source), Stale>]) -> CacheFile {
+        let sections = C::Kind::ALL
+            .iter()
+            .zip(plan)
+            .filter_map(|(kind, p)| {
+                p.as_ref()
+                    .ok()
+                    .map(|(r, _)| (kind.name().to_owned(), r.clone()))
+            })
+            .collect();
+        let config_mtime = self
+            .config_path
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
+        CacheFile {
+            schema_version: SCHEMA_VERSION.to_owned(),
+            metadata: Metadata {
+                generator: concat!("storage-availability ", env!("CARGO_PKG_VERSION")).to_owned(),
+                generated_at: Timestamp(self.options.clock.now()),
+                config_type: std::any::type_name::<C>().to_owned(),
+                config_path: self.config_path.as_ref().map(|p| p.display().to_string()),
+                config_mtime,
+                platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+            },
+            sections,
+        }
+    }
+
+    fn save_with_retries(&self, store: &dyn CacheStore, file: &CacheFile) -> std::io::Result<()> {
+        let mut attempt = 1;
+        loop {
+            match store.save(file) {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt >= SAVE_ATTEMPTS || !worth_retrying(&error) => {
+                    return Err(error);
+                }
+                Err(error) => {
+                    tracing::debug!(target: TARGET, attempt, %error, "save failed; retrying");
+                    std::thread::sleep(Duration::from_millis(5 * 4u64.pow(attempt - 1)));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn warn_save_once(&self, message: &str) {
+        if !self.warned_save.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: TARGET, "{message}");
+        } else {
+            tracing::debug!(target: TARGET, "{message}");
+        }
+    }
+}
+
+/// Permission and read-only errors will not go away in milliseconds.
+fn worth_retrying(error: &std::io::Error) -> bool {
+    !matches!(
+        error.kind(),
+        std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::ReadOnlyFilesystem
+            | std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::IsADirectory
+    )
+}
+
+fn file_of(loaded: &Loaded) -> Option<&CacheFile> {
+    match loaded {
+        Loaded::File(file) => Some(file),
+        _ => None,
+    }
+}
+
+/// The consecutive failures recorded for this very section content before this validation.
+fn previous_failures(
+    file: Option<&CacheFile>,
+    current: &Snapshot,
+    name: &str,
+    index: usize,
+    key: &SectionKey,
+) -> u32 {
+    let same = |r: &&SectionRecord| r.section_hash.as_str() == key.as_str() && !r.validation_passed;
+    let from_file = file.and_then(|f| f.sections.get(name)).filter(same);
+    let from_memory = current.entries[index].record.as_ref().filter(same);
+    from_file
+        .map(|r| r.consecutive_failures.max(1))
+        .max(from_memory.map(|r| r.consecutive_failures.max(1)))
+        .unwrap_or(0)
+}
+
+fn section_hash(key: &SectionKey) -> SectionHash {
+    SectionHash::new(key.as_str()).expect("a SectionKey is always 64 lowercase hex digits")
+}
+
+fn pending_entry(configured: bool, now: SystemTime) -> Entry {
+    Entry {
+        availability: Availability {
+            enabled: false,
+            validation_passed: false,
+            last_error: None,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            checked_at: now,
+            duration: Duration::ZERO,
+            source: if configured {
+                Source::Pending
+            } else {
+                Source::Unconfigured
+            },
+        },
+        record: None,
+    }
+}
+
+fn availability_of(record: &SectionRecord, source: Source) -> Availability {
+    Availability {
+        enabled: record.enabled,
+        validation_passed: record.validation_passed,
+        last_error: record.last_error.clone(),
+        errors: record.errors.clone(),
+        warnings: record.warnings.clone(),
+        checked_at: record.checked_at.0,
+        duration: Duration::try_from_secs_f64(record.duration_ms / 1000.0).unwrap_or_default(),
+        source,
+    }
+}
+
+impl<C: StorageAvailability> fmt::Debug for AvailabilityCache<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AvailabilityCache")
+            .field("config_type", &std::any::type_name::<C>())
+            .field("path", &self.path())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Smoke tests with a hand-written config; the full suite is in the `tests` crate.
+    use super::*;
+    use crate::section::{Outcome, UnknownKind};
+    use std::sync::atomic::AtomicUsize;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    enum K {
+        A,
+        B,
+    }
+    impl fmt::Display for K {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.name())
+        }
+    }
+    impl std::str::FromStr for K {
+        type Err = UnknownKind;
+        fn from_str(s: &str) -> Result<Self, UnknownKind> {
+            K::from_name(s).ok_or_else(|| UnknownKind::new(s, &["a", "b"]))
+        }
+    }
+    impl StorageKind for K {
+        const ALL: &'static [Self] = &[K::A, K::B];
+        fn name(self) -> &'static str {
+            match self {
+                K::A => "a",
+                K::B => "b",
+            }
+        }
+        fn from_name(name: &str) -> Option<Self> {
+            K::ALL.iter().copied().find(|k| k.name() == name)
+        }
+        fn index(self) -> usize {
+            self as usize
+        }
+    }
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    struct Cfg {
+        a: u32,
+        b: Option<u32>,
+    }
+    impl StorageAvailability for Cfg {
+        type Kind = K;
+        fn section_key(&self, kind: K) -> SectionKey {
+            match kind {
+                K::A => crate::section_key("a", 1, "t", &self.a),
+                K::B => crate::section_key("b", 1, "t", &self.b),
+            }
+        }
+        fn validate(&self, kind: K) -> Outcome {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            match kind {
+                K::A if self.a == 0 => Outcome::failed("zero"),
+                _ => Outcome::ok(),
+            }
+        }
+        fn is_configured(&self, kind: K) -> bool {
+            kind == K::A || self.b.is_some()
+        }
+        fn timeout(_: K) -> Option<Duration> {
+            None
+        }
+        fn version(_: K) -> u32 {
+            1
+        }
+        fn app_version() -> &'static str {
+            "t"
+        }
+    }
+
+    #[test]
+    fn cold_then_warm_then_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg_path = dir.path().join("s.yaml");
+        let calls = || CALLS.load(Ordering::SeqCst);
+        let c = AvailabilityCache::open(Cfg { a: 1, b: None }, &cfg_path).unwrap();
+        assert_eq!(calls(), 1);
+        assert!(c.is_available(K::A));
+        assert_eq!(c.status(K::B).source, Source::Unconfigured);
+        assert_eq!(c.stats().saves, 1);
+        let c = AvailabilityCache::open(Cfg { a: 1, b: None }, &cfg_path).unwrap();
+        assert_eq!(calls(), 1);
+        assert_eq!(c.status(K::A).source, Source::Cache);
+        assert_eq!(c.stats().saves, 0);
+        let c = AvailabilityCache::open(Cfg { a: 0, b: Some(2) }, &cfg_path).unwrap();
+        assert_eq!(calls(), 3);
+        assert!(!c.is_available(K::A));
+        assert_eq!(c.status(K::A).last_error.as_deref(), Some("zero"));
+        assert_eq!(c.record(K::A).unwrap().consecutive_failures, 1);
+        c.invalidate(K::A);
+        let report = c.refresh().unwrap();
+        assert_eq!(report.validated, ["a"]);
+        assert_eq!(c.record(K::A).unwrap().consecutive_failures, 2);
+        assert_eq!(calls(), 4);
+    }
+}

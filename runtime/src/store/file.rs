@@ -1,0 +1,174 @@
+//! [`FileStore`]: the cache file next to the config.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use storage_availability_schema::{CacheFile, is_compatible};
+
+use super::atomic::{self, FaultInjector};
+use super::lock::{self, LockAttempt};
+use super::path;
+use super::quarantine;
+use super::read::{self, ReadOutcome};
+use super::{CacheStore, Loaded, LockOutcome, StoreLock};
+
+/// Temp files of interrupted saves older than this are removed.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// The cache file on the local file system, with a sidecar `.lock` file.
+///
+/// # Example
+///
+/// ```
+/// use storage_availability::{CacheStore, FileStore};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = FileStore::new(dir.path().join("app.availability.json"));
+/// assert_eq!(store.location(), Some(dir.path().join("app.availability.json").as_path()));
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    path: PathBuf,
+    lock_path: PathBuf,
+    faults: Option<Arc<dyn FaultInjector>>,
+}
+
+impl FileStore {
+    /// A store for the cache file at `path`.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref().to_owned();
+        FileStore {
+            lock_path: path::lock_path(&path),
+            path,
+            faults: None,
+        }
+    }
+
+    /// The store for the config file at `config_path`:
+    /// `<dir>/<stem>.<8 hex of SHA-256 of the absolute path>.availability.json`.
+    pub fn for_config(config_path: impl AsRef<Path>) -> io::Result<Self> {
+        path::cache_path_for_config(config_path.as_ref()).map(FileStore::new)
+    }
+
+    /// The cache file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The sidecar lock file's path (`<cache file>.lock`, never deleted).
+    pub fn lock_path(&self) -> &Path {
+        &self.lock_path
+    }
+
+    /// Makes chosen save steps fail: for fault-injection tests only.
+    #[doc(hidden)]
+    pub fn with_faults(mut self, faults: Arc<dyn FaultInjector>) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
+    /// The quarantined copies of the cache file, oldest first.
+    pub fn quarantined(&self) -> Vec<PathBuf> {
+        quarantine::quarantined(&self.path)
+    }
+}
+
+/// Parses a cache file's bytes, telling a file of another version from a broken one.
+pub(crate) fn parse(bytes: &[u8]) -> Loaded {
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        schema_version: String,
+    }
+    match serde_json::from_slice::<CacheFile>(bytes) {
+        Ok(file) => match is_compatible(&file.schema_version) {
+            Ok(()) => Loaded::File(file),
+            Err(e) => Loaded::Unusable(e.to_string()),
+        },
+        Err(parse_error) => match serde_json::from_slice::<VersionOnly>(bytes) {
+            Ok(v) if is_compatible(&v.schema_version).is_err() => Loaded::Unusable(
+                is_compatible(&v.schema_version)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            ),
+            _ => Loaded::Corrupt(format!("does not parse: {parse_error}")),
+        },
+    }
+}
+
+impl CacheStore for FileStore {
+    fn location(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
+    fn load(&self, max_bytes: u64) -> Loaded {
+        match read::read_bounded(&self.path, max_bytes) {
+            ReadOutcome::Missing => Loaded::Missing,
+            ReadOutcome::Bytes(bytes) => parse(&bytes),
+            ReadOutcome::TooLarge { size } => Loaded::Corrupt(format!(
+                "is {size} bytes or more, over the {max_bytes}-byte limit"
+            )),
+            ReadOutcome::NotRegular { kind } => Loaded::NotRegular(format!("is {kind}")),
+            ReadOutcome::Failed(e) => Loaded::Unusable(format!("cannot be read: {e}")),
+        }
+    }
+
+    fn lock(&self, timeout: Duration) -> LockOutcome {
+        if let Some(dir) = self.path.parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.exists()
+        {
+            // The platform cache directory may not exist yet.
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match lock::lock_exclusive(&self.lock_path, timeout) {
+            LockAttempt::Locked(guard) => LockOutcome::Locked(StoreLock::new(guard)),
+            LockAttempt::TimedOut => LockOutcome::TimedOut,
+            LockAttempt::Unsupported(e) => LockOutcome::Unavailable(format!(
+                "the file system does not support locks on {}: {e}",
+                self.lock_path.display()
+            )),
+            LockAttempt::Failed(e) => LockOutcome::Unavailable(format!(
+                "failed to open lock file {}: {e}",
+                self.lock_path.display()
+            )),
+        }
+    }
+
+    fn save(&self, file: &CacheFile) -> io::Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(file).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        atomic::write_atomic(&self.path, &bytes, self.faults.as_deref())
+    }
+
+    fn quarantine(&self, now: SystemTime) -> io::Result<Option<PathBuf>> {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if meta.is_file() => quarantine::quarantine(&self.path, now).map(Some),
+            // A symlink to a regular file: the link is ours to replace, the target is not.
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn sweep(&self) -> usize {
+        atomic::sweep_temp_files(&self.path, STALE_TEMP_AGE)
+    }
+
+    fn remove(&self) -> io::Result<()> {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if meta.is_file() || meta.file_type().is_symlink() => {
+                match std::fs::remove_file(&self.path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                }
+            }
+            // Not ours (a directory, a FIFO): never deleted.
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

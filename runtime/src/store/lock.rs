@@ -1,0 +1,147 @@
+//! The cross-process lock: an exclusive lock on the sidecar `<cache file>.lock`.
+//!
+//! The only module that calls `File::lock`/`try_lock` (clippy.toml enforces it). The lock
+//! file is never deleted: deleting it would let two processes lock two different inodes.
+//! The lock is tried first and then polled until the timeout, so a process never blocks
+//! for longer than `lock_timeout`. File systems without lock support (some NFS set-ups)
+//! report `Unsupported`, and the caller then works unlocked.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A held lock, released on drop.
+#[derive(Debug)]
+pub(crate) struct FileLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for FileLock {
+    #[expect(clippy::disallowed_methods, reason = "this module owns the lock")]
+    fn drop(&mut self) {
+        if let Err(error) = self.file.unlock() {
+            tracing::warn!(
+                target: "storage_availability",
+                path = %self.path.display(),
+                %error,
+                "failed to unlock cache lock file"
+            );
+        }
+    }
+}
+
+/// How an attempt to lock ended.
+#[derive(Debug)]
+pub(crate) enum LockAttempt {
+    Locked(FileLock),
+    /// Another process held it for the whole timeout.
+    TimedOut,
+    /// The file system does not support locks.
+    Unsupported(io::Error),
+    /// The lock file could not be created or opened.
+    Failed(io::Error),
+}
+
+#[expect(clippy::disallowed_methods, reason = "this module owns the lock")]
+pub(crate) fn lock_exclusive(path: &Path, timeout: Duration) -> LockAttempt {
+    let file = match open_lock_file(path) {
+        Ok(file) => file,
+        Err(e) => return LockAttempt::Failed(e),
+    };
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(500);
+    let mut announced = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => {
+                return LockAttempt::Locked(FileLock {
+                    file,
+                    path: path.to_owned(),
+                });
+            }
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) if is_unsupported(&e) => {
+                return LockAttempt::Unsupported(e);
+            }
+            Err(TryLockError::Error(e)) => return LockAttempt::Failed(e),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return LockAttempt::TimedOut;
+        }
+        if !announced {
+            tracing::debug!(
+                target: "storage_availability",
+                path = %path.display(),
+                "waiting for another process to finish validating"
+            );
+            announced = true;
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+fn is_unsupported(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Unsupported
+        || matches!(e.raw_os_error(), Some(code) if is_enotsup(code))
+}
+
+#[cfg(unix)]
+fn is_enotsup(code: i32) -> bool {
+    code == libc::ENOTSUP || code == libc::ENOSYS || code == libc::EOPNOTSUPP
+}
+
+#[cfg(not(unix))]
+fn is_enotsup(_code: i32) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_times_out_then_succeeds_after_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json.lock");
+        let LockAttempt::Locked(first) = lock_exclusive(&path, Duration::from_secs(1)) else {
+            panic!("first lock failed")
+        };
+        assert!(matches!(
+            lock_exclusive(&path, Duration::from_millis(20)),
+            LockAttempt::TimedOut
+        ));
+        drop(first);
+        assert!(matches!(
+            lock_exclusive(&path, Duration::from_millis(20)),
+            LockAttempt::Locked(_)
+        ));
+        assert!(path.exists(), "the lock file is never deleted");
+    }
+}

@@ -1,0 +1,179 @@
+//! The validator runner: stale sections in parallel, each with a timeout, panics isolated.
+//!
+//! Each validation runs on its own thread, at most `max_parallel` at a time. A validator
+//! that overruns its timeout is abandoned: its section is reported as timed out, its thread
+//! no longer counts against the limit, and its late result is dropped (the channel it would
+//! send on is gone by then). Threads, not a pool, because an abandoned validator must not
+//! hold a worker that later sections need.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::section::{Outcome, StorageAvailability, StorageKind};
+
+/// How a validation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    Completed,
+    TimedOut,
+    Panicked,
+}
+
+/// The result of one section's validation.
+#[derive(Debug)]
+pub(crate) struct Finished<K> {
+    pub(crate) kind: K,
+    pub(crate) outcome: Outcome,
+    pub(crate) duration: Duration,
+    pub(crate) ending: Ending,
+}
+
+/// Validates `jobs` (a section and its timeout each) and returns one result per job, in the
+/// order the jobs were given.
+pub(crate) fn run<C: StorageAvailability>(
+    config: &Arc<C>,
+    jobs: &[(C::Kind, Duration)],
+    max_parallel: usize,
+) -> Vec<Finished<C::Kind>> {
+    let max_parallel = max_parallel.max(1);
+    let (sender, receiver) = mpsc::channel::<(usize, Outcome, Duration, Ending)>();
+    let mut results: Vec<Option<Finished<C::Kind>>> = jobs.iter().map(|_| None).collect();
+    let mut queue: VecDeque<usize> = (0..jobs.len()).collect();
+    // Running jobs: (index, started, deadline).
+    let mut running: Vec<(usize, Instant, Instant)> = Vec::new();
+
+    while !queue.is_empty() || !running.is_empty() {
+        while running.len() < max_parallel {
+            let Some(index) = queue.pop_front() else {
+                break;
+            };
+            let (kind, timeout) = jobs[index];
+            let started = Instant::now();
+            match spawn_validator(config, kind, index, sender.clone()) {
+                Ok(()) => running.push((index, started, started + timeout)),
+                Err(error) => {
+                    results[index] = Some(Finished {
+                        kind,
+                        outcome: Outcome::failed(format!(
+                            "could not start a thread for the validator: {error}"
+                        )),
+                        duration: Duration::ZERO,
+                        ending: Ending::Completed,
+                    });
+                }
+            }
+        }
+        let Some(next_deadline) = running.iter().map(|r| r.2).min() else {
+            continue;
+        };
+        let wait = next_deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(wait) {
+            Ok((index, outcome, duration, ending)) => {
+                // A result from a job already timed out is not in `running`: dropped.
+                if let Some(position) = running.iter().position(|r| r.0 == index) {
+                    running.swap_remove(position);
+                    results[index] = Some(Finished {
+                        kind: jobs[index].0,
+                        outcome,
+                        duration,
+                        ending,
+                    });
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {
+                let now = Instant::now();
+                running.retain(|&(index, started, deadline)| {
+                    if deadline > now {
+                        return true;
+                    }
+                    let (kind, timeout) = jobs[index];
+                    results[index] = Some(Finished {
+                        kind,
+                        outcome: Outcome::failed(format!(
+                            "validation timed out after {}",
+                            format_duration(timeout)
+                        )),
+                        duration: now - started,
+                        ending: Ending::TimedOut,
+                    });
+                    false
+                });
+            }
+        }
+    }
+    results
+        .into_iter()
+        .zip(jobs)
+        .map(|(result, &(kind, _))| {
+            result.unwrap_or_else(|| Finished {
+                kind,
+                outcome: Outcome::failed("validation did not report a result"),
+                duration: Duration::ZERO,
+                ending: Ending::Completed,
+            })
+        })
+        .collect()
+}
+
+fn spawn_validator<C: StorageAvailability>(
+    config: &Arc<C>,
+    kind: C::Kind,
+    index: usize,
+    sender: mpsc::Sender<(usize, Outcome, Duration, Ending)>,
+) -> std::io::Result<()> {
+    let config = Arc::clone(config);
+    std::thread::Builder::new()
+        .name(format!("availability-{}", kind.name()))
+        .spawn(move || {
+            let started = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(|| config.validate(kind)));
+            let duration = started.elapsed();
+            let (outcome, ending) = match result {
+                Ok(outcome) => (outcome, Ending::Completed),
+                Err(payload) => (
+                    Outcome::failed(format!("validator panicked: {}", panic_message(&*payload))),
+                    Ending::Panicked,
+                ),
+            };
+            // The receiver is gone when the section already timed out: drop the result.
+            let _ = sender.send((index, outcome, duration, ending));
+        })
+        .map(drop)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a non-string panic payload)".to_owned()
+    }
+}
+
+/// `1.5s`, `250ms`: short and exact enough for messages.
+pub(crate) fn format_duration(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{}ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.500s");
+    }
+}
