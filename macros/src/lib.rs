@@ -1,11 +1,33 @@
 //! `#[derive(StorageAvailability)]` for the storage-availability crate.
 //!
-//! Placeholder: the derive is being written (issue 2).
+//! Do not depend on this crate directly: use `storage_availability::StorageAvailability`,
+//! which re-exports the derive. The generated code calls `storage_availability::__private`,
+//! whose version is pinned to this crate's.
+//!
+//! The stages follow thiserror-impl and serde_derive: [`ast`] reads the struct into plain
+//! structs (with the help of [`attr`], which reads one attribute at a time), [`check`] runs
+//! the rules that need several fields, and [`expand`] writes the code. Errors collect in a
+//! [`ctxt::Ctxt`]; on error the derive emits them with a fallback impl, and never panics.
+
+mod ast;
+mod attr;
+mod check;
+mod ctxt;
+mod expand;
+mod symbol;
 
 use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
 
-/// Derives `storage_availability::StorageAvailability` (not yet implemented).
+/// Derives `storage_availability::StorageAvailability` and a `<Struct>Kind` enum of sections.
+///
+/// Every field with `#[storage(validate = path, ...)]` is a section; other fields are neither
+/// sections nor hashed. Keys: `validate = path` (required), `name = "..."`,
+/// `timeout_ms = N`, `version = N`, `scope = "host" | "shared"`. On the struct,
+/// `#[availability(kind = "Name")]` renames the generated enum. See the
+/// `storage_availability` crate docs.
 #[proc_macro_derive(StorageAvailability, attributes(storage, availability))]
-pub fn derive_storage_availability(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn derive_storage_availability(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive(&input).into()
 }

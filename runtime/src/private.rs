@@ -22,3 +22,6 @@ pub fn assert_serialize<T: ?Sized + serde::Serialize>() {}
 pub fn unconfigured(name: &str) -> Outcome {
     Outcome::failed(format!("storage section `{name}` is not configured"))
 }
+
+/// For the bounds of a generic config's impl: `FieldType: Serialize`.
+pub use serde::Serialize;

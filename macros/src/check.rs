@@ -1,0 +1,63 @@
+//! Rules that need more than one field: at least one section, unique section names, unique
+//! kind variants. Rules about one value are checked in `attr.rs` while it is parsed.
+
+use std::collections::HashMap;
+
+use crate::ast::Config;
+use crate::ctxt::Ctxt;
+
+pub(crate) fn check(cx: &Ctxt, config: &Config<'_>) {
+    check_has_sections(cx, config);
+    check_unique_names(cx, config);
+    check_unique_variants(cx, config);
+}
+
+fn check_has_sections(cx: &Ctxt, config: &Config<'_>) {
+    if config.is_named_struct && config.sections.is_empty() {
+        cx.error_spanned_by(
+            &config.original.ident,
+            "no storage section: mark at least one field as a section with \
+             `#[storage(validate = path)]`",
+        );
+    }
+}
+
+fn check_unique_names(cx: &Ctxt, config: &Config<'_>) {
+    let mut seen = HashMap::new();
+    for section in config.sections.iter().filter(|s| s.name_is_valid) {
+        if let Some(first) = seen.insert(section.name.value.as_str(), section.member) {
+            // Keep pointing at the first holder of the name.
+            seen.insert(section.name.value.as_str(), first);
+            cx.syn_error(syn::Error::new(
+                section.name_span(),
+                format!(
+                    "duplicate section name `{}`: the field `{}` already uses it; give this \
+                     section another name with `#[storage(name = \"...\")]`",
+                    section.name.value, first
+                ),
+            ));
+        }
+    }
+}
+
+fn check_unique_variants(cx: &Ctxt, config: &Config<'_>) {
+    let mut seen = HashMap::new();
+    for section in &config.sections {
+        let Some(variant) = &section.variant else {
+            continue;
+        };
+        let key = variant.to_string();
+        if let Some(first) = seen.get(&key) {
+            cx.error_spanned_by(
+                section.member,
+                format!(
+                    "the fields `{first}` and `{}` both give the kind variant `{key}`; \
+                     rename one of them",
+                    section.member
+                ),
+            );
+        } else {
+            seen.insert(key, section.member);
+        }
+    }
+}

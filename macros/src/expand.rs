@@ -1,0 +1,398 @@
+//! Writes the generated code: the `<Struct>Kind` enum and `impl StorageAvailability`. The only
+//! file that quotes code. Paths are absolute (`::storage_availability::__private`, `::core`,
+//! `::std`) and locals start with `__`, so the user's names cannot interfere.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Ident, WhereClause};
+
+use crate::ast::{Config, Section};
+use crate::attr::Scope;
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// Runs every stage. On error: the errors, plus the kind enum with the sections that parsed
+/// and an impl whose bodies are `unreachable!()`, so the user sees one error, not thirty.
+pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let config = Config::from_ast(&cx, input);
+    check::check(&cx, &config);
+    match cx.check() {
+        Ok(()) => expand(&config),
+        Err(err) => {
+            let errors = err.to_compile_error();
+            let fallback = fallback(&config);
+            quote! {
+                #errors
+                #fallback
+            }
+        }
+    }
+}
+
+fn private() -> TokenStream {
+    quote!(::storage_availability::__private)
+}
+
+/// A section of a config that compiled without errors: every part is present.
+struct Sec<'s, 'a> {
+    section: &'s Section<'a>,
+    variant: &'s Ident,
+    name: &'s str,
+}
+
+fn expand(config: &Config<'_>) -> TokenStream {
+    let private = private();
+    let kind = &config.kind;
+    let secs: Vec<Sec<'_, '_>> = config
+        .sections
+        .iter()
+        .filter_map(|section| {
+            Some(Sec {
+                section,
+                variant: section.variant.as_ref()?,
+                name: &section.name.value,
+            })
+        })
+        .collect();
+
+    let kind_enum = kind_enum(config, secs.iter().map(|s| (s.variant, s.name)));
+    let variants: Vec<&Ident> = secs.iter().map(|s| s.variant).collect();
+    let names: Vec<&str> = secs.iter().map(|s| s.name).collect();
+    let indices = 0..secs.len();
+
+    let ident = &config.original.ident;
+    let (impl_generics, ty_generics, _) = config.original.generics.split_for_impl();
+    let where_clause = where_clause(config);
+
+    let serialize_asserts = secs.iter().map(|s| {
+        let ty = s.section.ty();
+        quote_spanned! {ty.span()=> ::storage_availability::__private::assert_serialize::<#ty>();}
+    });
+
+    let section_key_arms = secs.iter().map(|s| {
+        let variant = s.variant;
+        let name = s.name;
+        let member = s.section.member;
+        let version = s.section.attrs.version.unwrap_or(1);
+        let scope = scope_tokens(s.section.attrs.scope);
+        let ty = s.section.ty();
+        // At the type's span: a type that is not `Serialize` is reported once, on the type.
+        let call = quote_spanned! {ty.span()=>
+            ::storage_availability::__private::section_key_with_scope
+        };
+        quote! {
+            #kind::#variant => #call(
+                #name,
+                #version,
+                #scope,
+                ::core::env!("CARGO_PKG_VERSION"),
+                &self.#member,
+            ),
+        }
+    });
+
+    let validate_arms = secs.iter().map(|s| {
+        let variant = s.variant;
+        let name = s.name;
+        let member = s.section.member;
+        let call = match &s.section.attrs.validate {
+            Some(path) => {
+                let inner = s.section.option_inner.unwrap_or(s.section.ty());
+                // At the validator path's span: a wrong argument or return type is
+                // reported on `validate = path`, not on the derive.
+                quote_spanned! {path.span()=>
+                    ::storage_availability::__private::run_validator::<#inner, _>(#path, __value)
+                }
+            }
+            // Unreachable: a missing `validate` is an error, and errors take the fallback.
+            None => quote!(::core::unreachable!()),
+        };
+        if s.section.option_inner.is_some() {
+            quote! {
+                #kind::#variant => match &self.#member {
+                    ::core::option::Option::Some(__value) => #call,
+                    ::core::option::Option::None => #private::unconfigured(#name),
+                },
+            }
+        } else {
+            quote! {
+                #kind::#variant => {
+                    let __value = &self.#member;
+                    #call
+                }
+            }
+        }
+    });
+
+    let is_configured = if secs.iter().any(|s| s.section.option_inner.is_some()) {
+        let arms = secs.iter().map(|s| {
+            let variant = s.variant;
+            let member = s.section.member;
+            if s.section.option_inner.is_some() {
+                quote!(#kind::#variant => ::core::option::Option::is_some(&self.#member),)
+            } else {
+                quote!(#kind::#variant => true,)
+            }
+        });
+        quote!(match __kind { #(#arms)* })
+    } else {
+        quote! {
+            let _ = __kind;
+            true
+        }
+    };
+
+    let timeouts = secs.iter().map(|s| match s.section.attrs.timeout_ms {
+        Some(ms) => quote! {
+            ::core::option::Option::Some(::core::time::Duration::from_millis(#ms))
+        },
+        None => quote!(::core::option::Option::None),
+    });
+    let versions = secs.iter().map(|s| s.section.attrs.version.unwrap_or(1));
+    let scopes = secs.iter().map(|s| scope_tokens(s.section.attrs.scope));
+
+    quote! {
+        #kind_enum
+
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl #private::StorageKind for #kind {
+                const ALL: &'static [Self] = &[#(#kind::#variants),*];
+
+                fn name(self) -> &'static str {
+                    match self {
+                        #(#kind::#variants => #names,)*
+                    }
+                }
+
+                fn from_name(__name: &str) -> ::core::option::Option<Self> {
+                    match __name {
+                        #(#names => ::core::option::Option::Some(#kind::#variants),)*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+
+                fn index(self) -> usize {
+                    match self {
+                        #(#kind::#variants => #indices,)*
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl ::core::fmt::Display for #kind {
+                fn fmt(&self, __formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    __formatter.write_str(#private::StorageKind::name(*self))
+                }
+            }
+
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl ::core::str::FromStr for #kind {
+                type Err = #private::UnknownKind;
+
+                fn from_str(__name: &str) -> ::core::result::Result<Self, #private::UnknownKind> {
+                    match <Self as #private::StorageKind>::from_name(__name) {
+                        ::core::option::Option::Some(__kind) => ::core::result::Result::Ok(__kind),
+                        ::core::option::Option::None => ::core::result::Result::Err(
+                            #private::UnknownKind::new(__name, &[#(#names),*]),
+                        ),
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl #impl_generics #private::StorageAvailability for #ident #ty_generics #where_clause {
+                type Kind = #kind;
+
+                fn section_key(&self, __kind: #kind) -> #private::SectionKey {
+                    #(#serialize_asserts)*
+                    match __kind {
+                        #(#section_key_arms)*
+                    }
+                }
+
+                fn validate(&self, __kind: #kind) -> #private::Outcome {
+                    match __kind {
+                        #(#validate_arms)*
+                    }
+                }
+
+                fn is_configured(&self, __kind: #kind) -> bool {
+                    #is_configured
+                }
+
+                fn timeout(__kind: #kind) -> ::core::option::Option<::core::time::Duration> {
+                    match __kind {
+                        #(#kind::#variants => #timeouts,)*
+                    }
+                }
+
+                fn version(__kind: #kind) -> u32 {
+                    match __kind {
+                        #(#kind::#variants => #versions,)*
+                    }
+                }
+
+                fn scope(__kind: #kind) -> #private::Scope {
+                    match __kind {
+                        #(#kind::#variants => #scopes,)*
+                    }
+                }
+
+                fn app_version() -> &'static str {
+                    ::core::env!("CARGO_PKG_VERSION")
+                }
+            }
+        };
+    }
+}
+
+/// The enum itself, with the documentation `#![deny(missing_docs)]` asks for.
+fn kind_enum<'s>(
+    config: &Config<'_>,
+    sections: impl Iterator<Item = (&'s Ident, &'s str)>,
+) -> TokenStream {
+    let vis = &config.original.vis;
+    let kind = &config.kind;
+    let ident = &config.original.ident;
+    let doc = format!(
+        "The storage sections of `{ident}`, generated by `#[derive(StorageAvailability)]`."
+    );
+    let variants = sections.map(|(variant, name)| {
+        let doc = format!("The `{name}` section.");
+        quote! {
+            #[doc = #doc]
+            #variant,
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+            ::core::marker::Copy,
+            ::core::cmp::PartialEq,
+            ::core::cmp::Eq,
+            ::core::hash::Hash,
+            ::core::cmp::PartialOrd,
+            ::core::cmp::Ord,
+        )]
+        #vis enum #kind {
+            #(#variants)*
+        }
+    }
+}
+
+/// The struct's where clause, plus, for a generic struct, the bounds the trait needs:
+/// `Self: Send + Sync + 'static` and `FieldType: Serialize` for every section.
+fn where_clause(config: &Config<'_>) -> Option<WhereClause> {
+    let generics = &config.original.generics;
+    let mut where_clause = generics.where_clause.clone();
+    if generics.params.is_empty() {
+        return where_clause;
+    }
+    let ident = &config.original.ident;
+    let (_, ty_generics, _) = generics.split_for_impl();
+    let predicates = &mut where_clause
+        .get_or_insert_with(|| WhereClause {
+            where_token: Default::default(),
+            predicates: Default::default(),
+        })
+        .predicates;
+    predicates.push(syn::parse_quote! {
+        #ident #ty_generics: ::core::marker::Send + ::core::marker::Sync + 'static
+    });
+    for section in &config.sections {
+        let ty = section.ty();
+        predicates.push(syn::parse_quote_spanned! {ty.span()=>
+            #ty: ::storage_availability::__private::Serialize
+        });
+    }
+    where_clause
+}
+
+fn scope_tokens(scope: Option<Scope>) -> TokenStream {
+    match scope.unwrap_or(Scope::Host) {
+        Scope::Host => quote!(::storage_availability::__private::Scope::Host),
+        Scope::Shared => quote!(::storage_availability::__private::Scope::Shared),
+    }
+}
+
+/// After an error: the kind enum with every section that has a variant (once each), and
+/// impls whose bodies are `unreachable!()`. They are never run, since the crate does not
+/// compile; they only stop follow-up errors where the user names the enum or the trait.
+fn fallback(config: &Config<'_>) -> TokenStream {
+    let private = private();
+    let kind = &config.kind;
+    let mut seen = Vec::new();
+    let mut sections = Vec::new();
+    for section in &config.sections {
+        if let Some(variant) = &section.variant
+            && !seen.contains(&variant.to_string())
+        {
+            seen.push(variant.to_string());
+            sections.push((variant, section.name.value.as_str()));
+        }
+    }
+    let variants: Vec<&Ident> = sections.iter().map(|(v, _)| *v).collect();
+    let kind_enum = kind_enum(config, sections.into_iter());
+
+    let ident = &config.original.ident;
+    let (impl_generics, ty_generics, _) = config.original.generics.split_for_impl();
+    let where_clause = where_clause(config);
+    let unreachable = quote!(::core::unreachable!());
+
+    quote! {
+        #kind_enum
+
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl #private::StorageKind for #kind {
+                const ALL: &'static [Self] = &[#(#kind::#variants),*];
+                fn name(self) -> &'static str { #unreachable }
+                fn from_name(_: &str) -> ::core::option::Option<Self> { #unreachable }
+                fn index(self) -> usize { #unreachable }
+            }
+
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl ::core::fmt::Display for #kind {
+                fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    #unreachable
+                }
+            }
+
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl ::core::str::FromStr for #kind {
+                type Err = #private::UnknownKind;
+                fn from_str(_: &str) -> ::core::result::Result<Self, #private::UnknownKind> {
+                    #unreachable
+                }
+            }
+
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl #impl_generics #private::StorageAvailability for #ident #ty_generics #where_clause {
+                type Kind = #kind;
+                fn section_key(&self, _: #kind) -> #private::SectionKey { #unreachable }
+                fn validate(&self, _: #kind) -> #private::Outcome { #unreachable }
+                fn is_configured(&self, _: #kind) -> bool { #unreachable }
+                fn timeout(_: #kind) -> ::core::option::Option<::core::time::Duration> {
+                    #unreachable
+                }
+                fn version(_: #kind) -> u32 { #unreachable }
+                fn app_version() -> &'static str { #unreachable }
+            }
+        };
+    }
+}

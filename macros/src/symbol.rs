@@ -1,0 +1,56 @@
+//! Attribute and key names, as constants (serde_derive internals/symbol.rs).
+
+use std::fmt::{self, Display};
+use syn::{Ident, Path};
+
+#[derive(Copy, Clone)]
+pub(crate) struct Symbol(&'static str);
+
+/// `#[storage(...)]` on a section field.
+pub(crate) const STORAGE: Symbol = Symbol("storage");
+/// `#[availability(...)]` on the struct.
+pub(crate) const AVAILABILITY: Symbol = Symbol("availability");
+
+/// `#[storage(validate = path::to::function)]`
+pub(crate) const VALIDATE: Symbol = Symbol("validate");
+/// `#[storage(name = "key_value")]`
+pub(crate) const NAME: Symbol = Symbol("name");
+/// `#[storage(timeout_ms = 2000)]`
+pub(crate) const TIMEOUT_MS: Symbol = Symbol("timeout_ms");
+/// `#[storage(version = 2)]`
+pub(crate) const VERSION: Symbol = Symbol("version");
+/// `#[storage(scope = "shared")]`
+pub(crate) const SCOPE: Symbol = Symbol("scope");
+
+/// `#[availability(kind = "StorageKind")]`
+pub(crate) const KIND: Symbol = Symbol("kind");
+
+impl PartialEq<Symbol> for Ident {
+    fn eq(&self, word: &Symbol) -> bool {
+        self == word.0
+    }
+}
+
+impl PartialEq<Symbol> for &Ident {
+    fn eq(&self, word: &Symbol) -> bool {
+        *self == word.0
+    }
+}
+
+impl PartialEq<Symbol> for Path {
+    fn eq(&self, word: &Symbol) -> bool {
+        self.is_ident(word.0)
+    }
+}
+
+impl PartialEq<Symbol> for &Path {
+    fn eq(&self, word: &Symbol) -> bool {
+        self.is_ident(word.0)
+    }
+}
+
+impl Display for Symbol {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.0)
+    }
+}

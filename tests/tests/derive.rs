@@ -1,0 +1,273 @@
+//! What `#[derive(StorageAvailability)]` generates, checked at run time.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use storage_availability::{Outcome, Scope, StorageAvailability, StorageKind, section_key};
+
+static CSV_CALLS: AtomicUsize = AtomicUsize::new(0);
+static VECTOR_CALLS: AtomicUsize = AtomicUsize::new(0);
+static KV_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Serialize, StorageAvailability)]
+struct StorageConfig {
+    #[storage(validate = check_csv)]
+    csv: String,
+    #[storage(validate = check_vector, timeout_ms = 2000, scope = "shared")]
+    vector: Option<String>,
+    #[storage(validate = check_kv, name = "key_value", version = 2, scope = "host")]
+    kv: Vec<u32>,
+    app_name: String,
+}
+
+#[expect(clippy::ptr_arg, reason = "a validator takes &FieldType")]
+fn check_csv(dir: &String) -> Outcome {
+    CSV_CALLS.fetch_add(1, Ordering::SeqCst);
+    if dir.is_empty() {
+        Outcome::failed("empty csv dir")
+    } else {
+        Outcome::ok()
+    }
+}
+
+fn check_vector(_: &String) -> Result<(), String> {
+    VECTOR_CALLS.fetch_add(1, Ordering::SeqCst);
+    Err("vector provider unreachable".to_owned())
+}
+
+#[expect(clippy::ptr_arg, reason = "a validator takes &FieldType")]
+fn check_kv(items: &Vec<u32>) -> Result<(), std::io::Error> {
+    KV_CALLS.fetch_add(1, Ordering::SeqCst);
+    if items.is_empty() {
+        Err(std::io::Error::other("no kv items"))
+    } else {
+        Ok(())
+    }
+}
+
+fn config() -> StorageConfig {
+    StorageConfig {
+        csv: "data/csv".to_owned(),
+        vector: Some("http://vector".to_owned()),
+        kv: vec![1, 2, 3],
+        app_name: "demo".to_owned(),
+    }
+}
+
+#[test]
+fn all_is_in_declaration_order_and_index_matches() {
+    assert_eq!(
+        StorageConfigKind::ALL,
+        &[
+            StorageConfigKind::Csv,
+            StorageConfigKind::Vector,
+            StorageConfigKind::Kv
+        ]
+    );
+    for (i, kind) in StorageConfigKind::ALL.iter().enumerate() {
+        assert_eq!(kind.index(), i);
+        assert_eq!(StorageConfigKind::ALL[kind.index()], *kind);
+    }
+}
+
+#[test]
+fn names_round_trip() {
+    let names: Vec<&str> = StorageConfigKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names, ["csv", "vector", "key_value"]);
+    for kind in StorageConfigKind::ALL {
+        assert_eq!(StorageConfigKind::from_name(kind.name()), Some(*kind));
+        assert_eq!(kind.name().parse::<StorageConfigKind>(), Ok(*kind));
+        assert_eq!(kind.to_string(), kind.name());
+    }
+    // The field name is not a name when `name = "..."` replaces it.
+    assert_eq!(StorageConfigKind::from_name("kv"), None);
+    assert_eq!(StorageConfigKind::from_name("CSV"), None);
+    assert_eq!(StorageConfigKind::from_name(""), None);
+}
+
+#[test]
+fn from_str_error_names_the_input_and_the_choices() {
+    let err = "redis".parse::<StorageConfigKind>().unwrap_err();
+    assert_eq!(err.name(), "redis");
+    assert_eq!(
+        err.to_string(),
+        "unknown storage section `redis`; expected one of `csv`, `vector`, `key_value`"
+    );
+}
+
+#[test]
+fn kind_is_ordered_hashable_and_debug() {
+    assert!(StorageConfigKind::Csv < StorageConfigKind::Vector);
+    assert!(StorageConfigKind::Vector < StorageConfigKind::Kv);
+    let mut sorted = vec![
+        StorageConfigKind::Kv,
+        StorageConfigKind::Csv,
+        StorageConfigKind::Vector,
+    ];
+    sorted.sort();
+    assert_eq!(sorted, StorageConfigKind::ALL);
+    let set: HashSet<_> = StorageConfigKind::ALL.iter().copied().collect();
+    assert_eq!(set.len(), 3);
+    assert_eq!(format!("{:?}", StorageConfigKind::Kv), "Kv");
+}
+
+/// The validator counters are shared by the tests that call validators; they run one at a
+/// time under this lock so the counts are exact.
+static COUNTERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn counts() -> [usize; 3] {
+    [
+        CSV_CALLS.load(Ordering::SeqCst),
+        VECTOR_CALLS.load(Ordering::SeqCst),
+        KV_CALLS.load(Ordering::SeqCst),
+    ]
+}
+
+#[test]
+fn validate_dispatches_to_the_sections_validator() {
+    let _guard = COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
+    let cfg = config();
+    let [csv, vector, kv] = counts();
+
+    assert!(cfg.validate(StorageConfigKind::Csv).is_ok());
+    assert_eq!(counts(), [csv + 1, vector, kv]);
+
+    let outcome = cfg.validate(StorageConfigKind::Vector);
+    assert_eq!(outcome.last_error(), Some("vector provider unreachable"));
+    assert_eq!(counts(), [csv + 1, vector + 1, kv]);
+
+    assert!(cfg.validate(StorageConfigKind::Kv).is_ok());
+    assert_eq!(counts(), [csv + 1, vector + 1, kv + 1]);
+
+    let empty = StorageConfig {
+        kv: Vec::new(),
+        csv: String::new(),
+        ..config()
+    };
+    assert_eq!(
+        empty.validate(StorageConfigKind::Kv).last_error(),
+        Some("no kv items")
+    );
+    assert_eq!(
+        empty.validate(StorageConfigKind::Csv).last_error(),
+        Some("empty csv dir")
+    );
+    assert_eq!(counts(), [csv + 2, vector + 1, kv + 2]);
+}
+
+#[test]
+fn unconfigured_option_section_is_not_validated() {
+    let _guard = COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
+    let cfg = StorageConfig {
+        vector: None,
+        ..config()
+    };
+    assert!(!cfg.is_configured(StorageConfigKind::Vector));
+    assert!(cfg.is_configured(StorageConfigKind::Csv));
+    assert!(cfg.is_configured(StorageConfigKind::Kv));
+    assert!(config().is_configured(StorageConfigKind::Vector));
+
+    let before = counts();
+    let outcome = cfg.validate(StorageConfigKind::Vector);
+    assert!(!outcome.is_ok());
+    assert_eq!(
+        outcome.last_error(),
+        Some("storage section `vector` is not configured")
+    );
+    assert_eq!(counts(), before, "no validator runs for a `None` section");
+}
+
+#[test]
+fn timeout_version_and_scope_come_from_the_attributes() {
+    assert_eq!(StorageConfig::timeout(StorageConfigKind::Csv), None);
+    assert_eq!(
+        StorageConfig::timeout(StorageConfigKind::Vector),
+        Some(Duration::from_millis(2000))
+    );
+    assert_eq!(StorageConfig::timeout(StorageConfigKind::Kv), None);
+    assert_eq!(StorageConfig::version(StorageConfigKind::Csv), 1);
+    assert_eq!(StorageConfig::version(StorageConfigKind::Vector), 1);
+    assert_eq!(StorageConfig::version(StorageConfigKind::Kv), 2);
+    assert_eq!(StorageConfig::scope(StorageConfigKind::Csv), Scope::Host);
+    assert_eq!(
+        StorageConfig::scope(StorageConfigKind::Vector),
+        Scope::Shared
+    );
+    assert_eq!(StorageConfig::scope(StorageConfigKind::Kv), Scope::Host);
+    assert_eq!(StorageConfig::app_version(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn section_key_matches_the_documented_computation() {
+    let cfg = config();
+    let app = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        cfg.section_key(StorageConfigKind::Csv),
+        section_key("csv", 1, app, &cfg.csv)
+    );
+    assert_eq!(
+        cfg.section_key(StorageConfigKind::Kv),
+        section_key("key_value", 2, app, &cfg.kv)
+    );
+    assert_eq!(
+        cfg.section_key(StorageConfigKind::Vector),
+        storage_availability::section_key_with_scope("vector", 1, Scope::Shared, app, &cfg.vector)
+    );
+    // `None` hashes as JSON null, and differs from any configured value.
+    let none = StorageConfig {
+        vector: None,
+        ..config()
+    };
+    assert_eq!(
+        none.section_key(StorageConfigKind::Vector),
+        storage_availability::section_key_with_scope(
+            "vector",
+            1,
+            Scope::Shared,
+            app,
+            &serde_json::Value::Null
+        )
+    );
+    assert_ne!(
+        none.section_key(StorageConfigKind::Vector),
+        cfg.section_key(StorageConfigKind::Vector)
+    );
+}
+
+#[test]
+fn fields_without_storage_are_not_hashed() {
+    let a = config();
+    let b = StorageConfig {
+        app_name: "other".to_owned(),
+        ..config()
+    };
+    for kind in StorageConfigKind::ALL {
+        assert_eq!(a.section_key(*kind), b.section_key(*kind));
+    }
+}
+
+/// A config without `Option` sections, a named kind enum, every default.
+#[derive(Serialize, StorageAvailability)]
+#[availability(kind = "Section")]
+struct Plain {
+    #[storage(validate = always_ok)]
+    s3_bucket: u8,
+}
+
+fn always_ok(_: &u8) -> Outcome {
+    Outcome::ok()
+}
+
+#[test]
+fn kind_name_can_be_set_and_defaults_apply() {
+    assert_eq!(Section::ALL, &[Section::S3Bucket]);
+    assert_eq!(Section::S3Bucket.name(), "s3_bucket");
+    let plain = Plain { s3_bucket: 7 };
+    assert!(plain.is_configured(Section::S3Bucket));
+    assert!(plain.validate(Section::S3Bucket).is_ok());
+    assert_eq!(Plain::timeout(Section::S3Bucket), None);
+    assert_eq!(Plain::version(Section::S3Bucket), 1);
+    assert_eq!(Plain::scope(Section::S3Bucket), Scope::Host);
+}
