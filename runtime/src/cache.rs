@@ -769,7 +769,8 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         } else {
             validate::run(&self.config, &jobs, self.options.max_parallel)
         };
-        let checked_at = self.options.clock.now();
+        // Stored with microsecond precision: answer with what the file will hold.
+        let checked_at = truncate_to_micros(self.options.clock.now());
         let mut validated = Vec::with_capacity(finished.len());
         for done in finished {
             let index = done.kind.index();
@@ -1002,6 +1003,13 @@ fn previous_failures(
 
 fn section_hash(key: &SectionKey) -> SectionHash {
     SectionHash::new(key.as_str()).expect("a SectionKey is always 64 lowercase hex digits")
+}
+
+fn truncate_to_micros(t: SystemTime) -> SystemTime {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => SystemTime::UNIX_EPOCH + Duration::from_micros(d.as_micros() as u64),
+        Err(_) => t,
+    }
 }
 
 fn pending_entry(configured: bool, now: SystemTime) -> Entry {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use storage_availability::schema::CacheFile;
-use storage_availability::{AvailabilityCache, Error, ManualClock, Source, StorageKind};
+use storage_availability::{
+    AvailabilityCache, Error, ManualClock, Source, StorageAvailability, StorageKind,
+};
 use storage_availability_tests::{Probe, ProbeConfig, ProbeConfigKind as K};
 
 fn clock() -> ManualClock {
@@ -48,12 +50,18 @@ fn cold_start_validates_every_configured_section_once_and_saves() {
         assert_eq!(status.source, Source::Validated);
     }
     let stats = cache.stats();
-    assert_eq!((stats.misses, stats.hits, stats.validations, stats.saves), (3, 0, 3, 1));
+    assert_eq!(
+        (stats.misses, stats.hits, stats.validations, stats.saves),
+        (3, 0, 3, 1)
+    );
 
     let path = cache.path().unwrap().to_owned();
     assert_eq!(path.parent(), Some(dir.path()));
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.starts_with("storage.") && name.ends_with(".availability.json"), "{name}");
+    assert!(
+        name.starts_with("storage.") && name.ends_with(".availability.json"),
+        "{name}"
+    );
     let file = read_file(&path);
     assert_eq!(file.schema_version, "1.0");
     let names: Vec<&str> = file.sections.keys().map(String::as_str).collect();
@@ -84,12 +92,18 @@ fn warm_start_validates_nothing_and_reads_the_same_answers() {
     assert_eq!(config.total_calls(), 3, "the warm start called a validator");
     for ((kind, a), (_, b)) in cold.statuses().into_iter().zip(warm.statuses()) {
         assert_eq!(b.source, Source::Cache, "{kind}");
-        assert_eq!((a.enabled, a.validation_passed), (b.enabled, b.validation_passed));
+        assert_eq!(
+            (a.enabled, a.validation_passed),
+            (b.enabled, b.validation_passed)
+        );
         assert_eq!(a.last_error, b.last_error);
         assert_eq!(a.warnings, b.warnings);
         assert_eq!(a.checked_at, b.checked_at);
     }
-    assert_eq!(warm.status(K::Kv).last_error.as_deref(), Some("connection refused"));
+    assert_eq!(
+        warm.status(K::Kv).last_error.as_deref(),
+        Some("connection refused")
+    );
     assert_eq!(warm.status(K::Csv).warnings, ["almost full"]);
     let stats = warm.stats();
     assert_eq!((stats.hits, stats.misses, stats.saves), (3, 0, 0));
@@ -119,7 +133,10 @@ fn changing_one_section_revalidates_exactly_that_one_and_keeps_the_others_record
     let after = read_file(&path);
     assert_eq!(after.sections["key_value"], before.sections["key_value"]);
     assert_eq!(after.sections["vector"], before.sections["vector"]);
-    assert_ne!(after.sections["csv"].section_hash, before.sections["csv"].section_hash);
+    assert_ne!(
+        after.sections["csv"].section_hash,
+        before.sections["csv"].section_hash
+    );
 }
 
 #[test]
@@ -203,7 +220,8 @@ fn failures_back_off_doubling_and_the_count_is_persisted() {
         ..ProbeConfig::ok()
     };
     let kv = || config.kv.calls();
-    let failures = |c: &AvailabilityCache<ProbeConfig>| c.record(K::Kv).unwrap().consecutive_failures;
+    let failures =
+        |c: &AvailabilityCache<ProbeConfig>| c.record(K::Kv).unwrap().consecutive_failures;
 
     let c = open_at(config.clone(), dir.path(), &clock);
     assert_eq!((kv(), failures(&c)), (1, 1));
@@ -223,7 +241,10 @@ fn failures_back_off_doubling_and_the_count_is_persisted() {
     assert_eq!((kv(), failures(&c)), (3, 3));
     // 3rd failure: 40 s; the count is in the file.
     let path = c.path().unwrap().to_owned();
-    assert_eq!(read_file(&path).sections["key_value"].consecutive_failures, 3);
+    assert_eq!(
+        read_file(&path).sections["key_value"].consecutive_failures,
+        3
+    );
     clock.advance(Duration::from_secs(39));
     open_at(config.clone(), dir.path(), &clock);
     assert_eq!(kv(), 3);
@@ -303,7 +324,10 @@ fn a_hung_validator_times_out_alone() {
     );
     let kv = cache.status(K::Kv);
     assert!(!kv.is_available());
-    assert_eq!(kv.last_error.as_deref(), Some("validation timed out after 100ms"));
+    assert_eq!(
+        kv.last_error.as_deref(),
+        Some("validation timed out after 100ms")
+    );
     assert!(cache.is_available(K::Csv) && cache.is_available(K::Vector));
     assert_eq!(cache.stats().timeouts, 1);
 }
@@ -337,7 +361,10 @@ fn a_panicking_validator_fails_only_its_section() {
     let cache = AvailabilityCache::open(config.clone(), dir.path().join("s.yaml")).unwrap();
     let csv = cache.status(K::Csv);
     assert!(!csv.is_available());
-    assert_eq!(csv.last_error.as_deref(), Some("validator panicked: disk on fire"));
+    assert_eq!(
+        csv.last_error.as_deref(),
+        Some("validator panicked: disk on fire")
+    );
     assert!(cache.is_available(K::Kv) && cache.is_available(K::Vector));
     assert_eq!(cache.stats().panics, 1);
     assert_eq!(config.total_calls(), 3);
@@ -366,15 +393,31 @@ fn validators_run_in_parallel_within_max_parallel() {
         #[storage(validate = check)]
         d: u32,
     }
-    let four = || Four { a: 1, b: 2, c: 3, d: 4 };
-    AvailabilityCache::builder(four()).persist(false).open().unwrap();
-    assert_eq!(PEAK.swap(0, Ordering::SeqCst), 4, "validators did not overlap");
+    let four = || Four {
+        a: 1,
+        b: 2,
+        c: 3,
+        d: 4,
+    };
+    AvailabilityCache::builder(four())
+        .persist(false)
+        .open()
+        .unwrap();
+    assert_eq!(
+        PEAK.swap(0, Ordering::SeqCst),
+        4,
+        "validators did not overlap"
+    );
     AvailabilityCache::builder(four())
         .persist(false)
         .max_parallel(2)
         .open()
         .unwrap();
-    assert_eq!(PEAK.load(Ordering::SeqCst), 2, "max_parallel was not respected");
+    assert_eq!(
+        PEAK.load(Ordering::SeqCst),
+        2,
+        "max_parallel was not respected"
+    );
 }
 
 #[test]
@@ -464,7 +507,10 @@ fn invalidate_revalidates_that_section_at_the_next_refresh() {
     assert_eq!(config.total_calls(), 3);
 
     cache.invalidate(K::Kv);
-    assert!(cache.is_available(K::Kv), "invalidate keeps the answer until refresh");
+    assert!(
+        cache.is_available(K::Kv),
+        "invalidate keeps the answer until refresh"
+    );
     let report = cache.refresh().unwrap();
     assert_eq!(report.validated, ["key_value"]);
     assert!(report.saved);
@@ -535,7 +581,10 @@ fn cache_and_lock_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let cache = AvailabilityCache::open(ProbeConfig::ok(), dir.path().join("s.yaml")).unwrap();
     let path = cache.path().unwrap();
-    for file in [path.to_owned(), PathBuf::from(format!("{}.lock", path.display()))] {
+    for file in [
+        path.to_owned(),
+        PathBuf::from(format!("{}.lock", path.display())),
+    ] {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
     }
@@ -544,11 +593,15 @@ fn cache_and_lock_files_are_private() {
 #[test]
 fn invalid_builder_options_are_typed_errors() {
     let bad = [
-        AvailabilityCache::builder(ProbeConfig::ok()).max_parallel(0).open(),
+        AvailabilityCache::builder(ProbeConfig::ok())
+            .max_parallel(0)
+            .open(),
         AvailabilityCache::builder(ProbeConfig::ok())
             .validation_timeout(Duration::ZERO)
             .open(),
-        AvailabilityCache::builder(ProbeConfig::ok()).max_file_bytes(0).open(),
+        AvailabilityCache::builder(ProbeConfig::ok())
+            .max_file_bytes(0)
+            .open(),
     ];
     for result in bad {
         match result {

@@ -76,7 +76,7 @@ impl FileStore {
 }
 
 /// Parses a cache file's bytes, telling a file of another version from a broken one.
-pub(crate) fn parse(bytes: &[u8]) -> Loaded {
+pub(super) fn parse(bytes: &[u8]) -> Loaded {
     #[derive(serde::Deserialize)]
     struct VersionOnly {
         schema_version: String,

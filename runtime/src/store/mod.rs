@@ -41,6 +41,20 @@ pub enum Loaded {
     NotRegular(String),
 }
 
+impl Loaded {
+    /// Parses the bytes of a cache file as the file store does: never panics, whatever the
+    /// bytes (the loader that fuzzing and property tests exercise).
+    ///
+    /// ```
+    /// use storage_availability::Loaded;
+    /// assert!(matches!(Loaded::from_bytes(b"{"), Loaded::Corrupt(_)));
+    /// assert!(matches!(Loaded::from_bytes(br#"{"schema_version": "9.0"}"#), Loaded::Unusable(_)));
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Loaded {
+        file::parse(bytes)
+    }
+}
+
 /// A held store lock; dropping it releases the lock.
 pub struct StoreLock(#[allow(dead_code)] Box<dyn Send>);
 
