@@ -1,1 +1,3 @@
+//! The `availability` command-line tool (not written yet).
+
 fn main() {}
