@@ -339,3 +339,29 @@ fn the_schema_is_valid_draft_2020_12() {
     jsonschema::meta::validate(&serde_json::to_value(schema_for_sections(&["a"])).unwrap())
         .unwrap();
 }
+
+/// The example in the repository's FORMAT.md is a valid file.
+#[test]
+fn format_md_example_is_valid() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../FORMAT.md");
+    let text = std::fs::read_to_string(&path).expect("read FORMAT.md");
+    let example = text
+        .split("## Example")
+        .nth(1)
+        .and_then(|rest| rest.split("```json\n").nth(1))
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("FORMAT.md has a ```json block under ## Example");
+    let value: Value = serde_json::from_str(example).unwrap();
+    assert_eq!(
+        violations(&checked_in_schema(), &value),
+        Vec::<String>::new()
+    );
+    let schema = serde_json::to_value(schema_for_sections(&["csv", "vector"])).unwrap();
+    assert_eq!(violations(&schema, &value), Vec::<String>::new());
+    let file: CacheFile = serde_json::from_value(value.clone()).unwrap();
+    assert_eq!(file.schema_version, SCHEMA_VERSION);
+    assert!(file.sections["csv"].validation_passed);
+    assert!(!file.sections["vector"].validation_passed);
+    // Written back by the types, it is the same JSON.
+    assert_eq!(serde_json::to_value(&file).unwrap(), value);
+}
