@@ -137,6 +137,12 @@ mod tests {
     }
 
     #[test]
+    fn descriptions_hold_no_rustdoc_examples() {
+        let text = serde_json::to_string(&cache_file_schema()).unwrap();
+        assert!(!text.contains("```"), "{text}");
+    }
+
+    #[test]
     fn no_object_rejects_unknown_fields() {
         let text = serde_json::to_string(&cache_file_schema()).unwrap();
         assert!(!text.contains("\"additionalProperties\":false"), "{text}");

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -38,7 +38,31 @@ pub use json_schema::{cache_file_schema, schema_for_sections};
 pub const SCHEMA_VERSION: &str = "1.0";
 
 /// A whole cache file.
+///
+/// Unknown fields are ignored when reading (a newer minor version may add some), so never
+/// add `deny_unknown_fields` here.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use storage_availability_schema::{CacheFile, Metadata, SCHEMA_VERSION, Timestamp};
+///
+/// let file = CacheFile {
+///     schema_version: SCHEMA_VERSION.to_owned(),
+///     metadata: Metadata {
+///         generator: "storage-availability 0.1.0".to_owned(),
+///         generated_at: Timestamp::now(),
+///         config_type: "app::StorageConfig".to_owned(),
+///         config_path: None,
+///         config_mtime: None,
+///         platform: "linux-x86_64".to_owned(),
+///     },
+///     sections: BTreeMap::new(),
+/// };
+/// let json = serde_json::to_string(&file).unwrap();
+/// assert_eq!(serde_json::from_str::<CacheFile>(&json).unwrap(), file);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "A whole cache file.")]
 #[schemars(title = "storage-availability cache file")]
 pub struct CacheFile {
     /// The format version, `MAJOR.MINOR`. Readers accept their own major version; a newer
@@ -52,7 +76,16 @@ pub struct CacheFile {
 }
 
 /// Diagnostics about the file: who wrote it, when, for which config.
+///
+/// ```
+/// use storage_availability_schema::Metadata;
+/// let metadata: Metadata = serde_json::from_str(r#"{
+///     "generator": "storage-availability 0.1.0", "generated_at": "2026-11-25T10:00:00Z",
+///     "config_type": "app::StorageConfig", "platform": "linux-x86_64" }"#).unwrap();
+/// assert_eq!(metadata.config_path, None); // absent reads as null
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "Diagnostics about the file: who wrote it, when, for which config.")]
 pub struct Metadata {
     /// The library that wrote the file and its version, e.g. `storage-availability 0.1.0`.
     pub generator: String,
@@ -70,7 +103,18 @@ pub struct Metadata {
 }
 
 /// The cached result of validating one section.
+///
+/// ```
+/// use storage_availability_schema::SectionRecord;
+/// let record: SectionRecord = serde_json::from_str(&format!(r#"{{
+///     "section_hash": "{}", "enabled": false, "validation_passed": false,
+///     "last_error": "connection refused", "checked_at": "2026-11-25T10:00:00Z",
+///     "duration_ms": 12.5, "consecutive_failures": 2 }}"#, "e".repeat(64))).unwrap();
+/// assert_eq!(record.consecutive_failures, 2);
+/// assert!(record.errors.is_empty()); // defaults to []
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "The cached result of validating one section.")]
 pub struct SectionRecord {
     /// SHA-256 of the section's versioned canonical content: 64 lowercase hex digits. The
     /// record is reused only while this equals the current key.
@@ -111,6 +155,7 @@ pub struct SectionRecord {
 /// assert!(serde_json::from_str::<SectionHash>("\"C0FFEE\"").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[schemars(description = "A section hash: exactly 64 lowercase hex digits (a full SHA-256).")]
 #[serde(transparent)]
 pub struct SectionHash(#[schemars(regex(pattern = r"^[0-9a-f]{64}$"))] String);
 
@@ -225,19 +270,32 @@ pub const TIMESTAMP_PATTERN: &str =
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 #[schemars(
     with = "String",
+    description = "A point in time: RFC 3339 in UTC with the `Z` suffix, such as \
+                   `2026-11-25T10:00:00.123456Z`.",
     extend("format" = "date-time", "pattern" = TIMESTAMP_PATTERN)
 )]
 pub struct Timestamp(pub SystemTime);
 
 impl Timestamp {
-    /// The current time.
+    /// The current time, truncated to whole microseconds, the precision of the file: a
+    /// record made with it reads back equal to itself.
     ///
     /// ```
     /// use storage_availability_schema::Timestamp;
-    /// assert!(Timestamp::now() >= Timestamp(std::time::UNIX_EPOCH));
+    /// let now = Timestamp::now();
+    /// assert!(now >= Timestamp(std::time::UNIX_EPOCH));
+    /// let json = serde_json::to_string(&now).unwrap();
+    /// assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), now);
     /// ```
     pub fn now() -> Self {
-        Timestamp(SystemTime::now())
+        let now = SystemTime::now();
+        match now.duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => {
+                Timestamp(now - Duration::from_nanos(u64::from(since.subsec_nanos() % 1_000)))
+            }
+            // A clock before 1970: such a time cannot be written anyway.
+            Err(_) => Timestamp(now),
+        }
     }
 
     /// The RFC 3339 form, or `None` when the time cannot be written (before 1970 or after
@@ -440,7 +498,7 @@ fn supported_major() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn compatible_versions() {
