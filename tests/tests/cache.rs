@@ -614,12 +614,50 @@ fn invalid_builder_options_are_typed_errors() {
 }
 
 #[test]
-fn json_schema_lists_exactly_the_config_sections() {
-    let schema = serde_json::to_value(AvailabilityCache::<ProbeConfig>::json_schema()).unwrap();
-    let text = schema.to_string();
-    for name in ["csv", "vector", "key_value"] {
-        assert!(text.contains(&format!("\"{name}\"")), "{name} missing");
-    }
+fn real_cache_files_match_the_config_schema_and_the_checked_in_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ProbeConfig {
+        kv: Probe::new("fail:refused"),
+        csv: Probe::new("warn:slow disk"),
+        vector: None,
+        ..ProbeConfig::ok()
+    };
+    let cache = AvailabilityCache::open(config, dir.path().join("s.yaml")).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache.path().unwrap()).unwrap()).unwrap();
+
+    let specialised =
+        serde_json::to_value(AvailabilityCache::<ProbeConfig>::json_schema()).unwrap();
+    let names: Vec<&String> = specialised["properties"]["sections"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(names, ["csv", "key_value", "vector"]);
+    let validator = jsonschema::validator_for(&specialised).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&file)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let checked_in: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/availability-cache.schema.json")).unwrap();
+    assert!(
+        jsonschema::validator_for(&checked_in)
+            .unwrap()
+            .is_valid(&file)
+    );
+
+    // A section this config does not have is rejected by its schema only.
+    let mut other = file.clone();
+    other["sections"]["json"] = other["sections"]["csv"].clone();
+    assert!(!validator.is_valid(&other));
+    assert!(
+        jsonschema::validator_for(&checked_in)
+            .unwrap()
+            .is_valid(&other)
+    );
 }
 
 #[test]
