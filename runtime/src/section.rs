@@ -303,7 +303,7 @@ impl fmt::Display for Source {
 ///
 /// # Example
 ///
-/// ```ignore
+/// ```no_run
 /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
 /// # #[derive(serde::Serialize, StorageAvailability)]
 /// # struct Config { #[storage(validate = check)] csv: String }
