@@ -217,7 +217,8 @@ impl Field {
                         Ok(ms) => timeout_ms.set(&meta.path, ms),
                         Err(_) => cx.error_spanned_by(
                             &lit,
-                            "timeout_ms must be a whole number of milliseconds that fits in u64",
+                            "timeout_ms must be a positive whole number of milliseconds that fits in \
+                             u64: `timeout_ms = 2000`",
                         ),
                     }
                 } else if meta.path == VERSION {

@@ -78,18 +78,21 @@ fn expand(config: &Config<'_>) -> TokenStream {
         let version = s.section.attrs.version.unwrap_or(1);
         let scope = scope_tokens(s.section.attrs.scope);
         let ty = s.section.ty();
-        // At the type's span: a type that is not `Serialize` is reported once, on the type.
+        let mut member = member.clone();
+        member.set_span(ty.span());
+        // At the type's span, like the `assert_serialize` above: a type that is not
+        // `Serialize` is reported once, on the type.
         let call = quote_spanned! {ty.span()=>
-            ::storage_availability::__private::section_key_with_scope
-        };
-        quote! {
-            #kind::#variant => #call(
+            ::storage_availability::__private::section_key_with_scope(
                 #name,
                 #version,
                 #scope,
                 ::core::env!("CARGO_PKG_VERSION"),
                 &self.#member,
-            ),
+            )
+        };
+        quote! {
+            #kind::#variant => #call,
         }
     });
 
@@ -163,20 +166,20 @@ fn expand(config: &Config<'_>) -> TokenStream {
             impl #private::StorageKind for #kind {
                 const ALL: &'static [Self] = &[#(#kind::#variants),*];
 
-                fn name(self) -> &'static str {
+                fn name(self) -> &'static ::core::primitive::str {
                     match self {
                         #(#kind::#variants => #names,)*
                     }
                 }
 
-                fn from_name(__name: &str) -> ::core::option::Option<Self> {
+                fn from_name(__name: &::core::primitive::str) -> ::core::option::Option<Self> {
                     match __name {
                         #(#names => ::core::option::Option::Some(#kind::#variants),)*
                         _ => ::core::option::Option::None,
                     }
                 }
 
-                fn index(self) -> usize {
+                fn index(self) -> ::core::primitive::usize {
                     match self {
                         #(#kind::#variants => #indices,)*
                     }
@@ -196,7 +199,7 @@ fn expand(config: &Config<'_>) -> TokenStream {
             impl ::core::str::FromStr for #kind {
                 type Err = #private::UnknownKind;
 
-                fn from_str(__name: &str) -> ::core::result::Result<Self, #private::UnknownKind> {
+                fn from_str(__name: &::core::primitive::str) -> ::core::result::Result<Self, #private::UnknownKind> {
                     match <Self as #private::StorageKind>::from_name(__name) {
                         ::core::option::Option::Some(__kind) => ::core::result::Result::Ok(__kind),
                         ::core::option::Option::None => ::core::result::Result::Err(
@@ -224,7 +227,7 @@ fn expand(config: &Config<'_>) -> TokenStream {
                     }
                 }
 
-                fn is_configured(&self, __kind: #kind) -> bool {
+                fn is_configured(&self, __kind: #kind) -> ::core::primitive::bool {
                     #is_configured
                 }
 
@@ -234,7 +237,7 @@ fn expand(config: &Config<'_>) -> TokenStream {
                     }
                 }
 
-                fn version(__kind: #kind) -> u32 {
+                fn version(__kind: #kind) -> ::core::primitive::u32 {
                     match __kind {
                         #(#kind::#variants => #versions,)*
                     }
@@ -246,7 +249,7 @@ fn expand(config: &Config<'_>) -> TokenStream {
                     }
                 }
 
-                fn app_version() -> &'static str {
+                fn app_version() -> &'static ::core::primitive::str {
                     ::core::env!("CARGO_PKG_VERSION")
                 }
             }
@@ -358,9 +361,9 @@ fn fallback(config: &Config<'_>) -> TokenStream {
             #[allow(unused_qualifications)]
             impl #private::StorageKind for #kind {
                 const ALL: &'static [Self] = &[#(#kind::#variants),*];
-                fn name(self) -> &'static str { #unreachable }
-                fn from_name(_: &str) -> ::core::option::Option<Self> { #unreachable }
-                fn index(self) -> usize { #unreachable }
+                fn name(self) -> &'static ::core::primitive::str { #unreachable }
+                fn from_name(_: &::core::primitive::str) -> ::core::option::Option<Self> { #unreachable }
+                fn index(self) -> ::core::primitive::usize { #unreachable }
             }
 
             #[automatically_derived]
@@ -375,7 +378,7 @@ fn fallback(config: &Config<'_>) -> TokenStream {
             #[allow(unused_qualifications)]
             impl ::core::str::FromStr for #kind {
                 type Err = #private::UnknownKind;
-                fn from_str(_: &str) -> ::core::result::Result<Self, #private::UnknownKind> {
+                fn from_str(_: &::core::primitive::str) -> ::core::result::Result<Self, #private::UnknownKind> {
                     #unreachable
                 }
             }
@@ -386,12 +389,12 @@ fn fallback(config: &Config<'_>) -> TokenStream {
                 type Kind = #kind;
                 fn section_key(&self, _: #kind) -> #private::SectionKey { #unreachable }
                 fn validate(&self, _: #kind) -> #private::Outcome { #unreachable }
-                fn is_configured(&self, _: #kind) -> bool { #unreachable }
+                fn is_configured(&self, _: #kind) -> ::core::primitive::bool { #unreachable }
                 fn timeout(_: #kind) -> ::core::option::Option<::core::time::Duration> {
                     #unreachable
                 }
-                fn version(_: #kind) -> u32 { #unreachable }
-                fn app_version() -> &'static str { #unreachable }
+                fn version(_: #kind) -> ::core::primitive::u32 { #unreachable }
+                fn app_version() -> &'static ::core::primitive::str { #unreachable }
             }
         };
     }

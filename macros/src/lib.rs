@@ -4,10 +4,10 @@
 //! which re-exports the derive. The generated code calls `storage_availability::__private`,
 //! whose version is pinned to this crate's.
 //!
-//! The stages follow thiserror-impl and serde_derive: [`ast`] reads the struct into plain
-//! structs (with the help of [`attr`], which reads one attribute at a time), [`check`] runs
-//! the rules that need several fields, and [`expand`] writes the code. Errors collect in a
-//! [`ctxt::Ctxt`]; on error the derive emits them with a fallback impl, and never panics.
+//! The stages follow thiserror-impl and serde_derive: `ast` reads the struct into plain
+//! structs (with the help of `attr`, which reads one attribute at a time), `check` runs the
+//! rules that need several fields, and `expand` writes the code. Errors collect in a `Ctxt`;
+//! on error the derive emits them with a fallback impl, and never panics.
 
 mod ast;
 mod attr;

@@ -1,0 +1,15 @@
+use storage_availability::{Outcome, StorageAvailability};
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct Config {
+    #[storage(validate = check, name = "store")]
+    csv: u32,
+    #[storage(validate = check, name = "store")]
+    kv: u32,
+}
+
+fn check(_: &u32) -> Outcome {
+    Outcome::ok()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use storage_availability::StorageAvailability;
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct Config(String);
+
+fn main() {}

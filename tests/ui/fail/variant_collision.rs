@@ -1,0 +1,15 @@
+use storage_availability::{Outcome, StorageAvailability};
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct Config {
+    #[storage(validate = check)]
+    key_value: u32,
+    #[storage(validate = check)]
+    key__value: u32,
+}
+
+fn check(_: &u32) -> Outcome {
+    Outcome::ok()
+}
+
+fn main() {}
