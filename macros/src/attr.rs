@@ -10,7 +10,7 @@ use syn::{Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    AVAILABILITY, KIND, NAME, SCOPE, STORAGE, Symbol, TIMEOUT_MS, VALIDATE, VERSION,
+    ASYNC, AVAILABILITY, KIND, NAME, SCOPE, STORAGE, Symbol, TIMEOUT_MS, VALIDATE, VERSION,
 };
 
 /// A value with the span of the token it came from, so a later check can point at it
@@ -149,6 +149,8 @@ pub(crate) struct Field {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) version: Option<u32>,
     pub(crate) scope: Option<Scope>,
+    /// `async`: the validator is an `async fn`.
+    pub(crate) is_async: bool,
 }
 
 impl Field {
@@ -158,6 +160,7 @@ impl Field {
         let mut timeout_ms = Attr::none(cx, STORAGE, TIMEOUT_MS);
         let mut version = Attr::none(cx, STORAGE, VERSION);
         let mut scope = Attr::none(cx, STORAGE, SCOPE);
+        let mut is_async = Attr::none(cx, STORAGE, ASYNC);
         let mut present = false;
         let mut attr_tokens = TokenStream::new();
         let errors_before = cx.error_count();
@@ -245,10 +248,19 @@ impl Field {
                             ),
                         ),
                     }
+                } else if meta.path == ASYNC {
+                    // #[storage(validate = path, async)]
+                    if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                        return Err(meta.error(
+                            "`async` is a flag and takes no value: \
+                             `#[storage(validate = path, async)]`",
+                        ));
+                    }
+                    is_async.set(&meta.path, ());
                 } else {
                     return Err(meta.error(
                         "unknown storage attribute; expected `validate`, `name`, \
-                         `timeout_ms`, `version` or `scope`",
+                         `timeout_ms`, `version`, `scope` or `async`",
                     ));
                 }
                 Ok(())
@@ -267,6 +279,7 @@ impl Field {
             timeout_ms: timeout_ms.get(),
             version: version.get(),
             scope: scope.get(),
+            is_async: is_async.get().is_some(),
         }
     }
 }

@@ -101,6 +101,9 @@ fn expand(config: &Config<'_>) -> TokenStream {
         let name = s.name;
         let member = s.section.member;
         let call = match &s.section.attrs.validate {
+            // Validated by `validate_async`; the blocking entry points need
+            // `BlockingValidators`, which a config with an async validator lacks.
+            Some(_) if s.section.attrs.is_async => quote!(#private::async_only(#name)),
             Some(path) => {
                 let inner = s.section.option_inner.unwrap_or(s.section.ty());
                 // At the validator path's span: a wrong argument or return type is
@@ -144,6 +147,65 @@ fn expand(config: &Config<'_>) -> TokenStream {
         quote! {
             let _ = __kind;
             true
+        }
+    };
+
+    let any_async = secs.iter().any(|s| s.section.attrs.is_async);
+    let async_methods = if any_async {
+        let arms = secs.iter().filter(|s| s.section.attrs.is_async).map(|s| {
+            let variant = s.variant;
+            let member = s.section.member;
+            let inner = s.section.option_inner.unwrap_or(s.section.ty());
+            let call = match &s.section.attrs.validate {
+                // At the validator path's span, as for blocking validators: a blocking fn
+                // marked `async`, or a wrong argument type, is reported there.
+                Some(path) => quote_spanned! {path.span()=>
+                    #private::run_async_validator::<#inner, _, _>(#path, __value)
+                },
+                None => quote!(::core::unreachable!()),
+            };
+            if s.section.option_inner.is_some() {
+                quote! {
+                    #kind::#variant => match &self.#member {
+                        ::core::option::Option::Some(__value) => ::core::option::Option::Some(#call),
+                        ::core::option::Option::None => ::core::option::Option::None,
+                    },
+                }
+            } else {
+                quote! {
+                    #kind::#variant => {
+                        let __value = &self.#member;
+                        ::core::option::Option::Some(#call)
+                    }
+                }
+            }
+        });
+        let async_variants = secs
+            .iter()
+            .filter(|s| s.section.attrs.is_async)
+            .map(|s| s.variant);
+        quote! {
+            fn validate_async(&self, __kind: #kind) -> ::core::option::Option<#private::ValidationFuture<'_>> {
+                #[allow(unreachable_patterns)]
+                match __kind {
+                    #(#arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            fn is_async(__kind: #kind) -> ::core::primitive::bool {
+                ::core::matches!(__kind, #(#kind::#async_variants)|*)
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let blocking_impl = if any_async {
+        TokenStream::new()
+    } else {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #private::BlockingValidators for #ident #ty_generics #where_clause {}
         }
     };
 
@@ -252,7 +314,11 @@ fn expand(config: &Config<'_>) -> TokenStream {
                 fn app_version() -> &'static ::core::primitive::str {
                     ::core::env!("CARGO_PKG_VERSION")
                 }
+
+                #async_methods
             }
+
+            #blocking_impl
         };
     }
 }
@@ -396,6 +462,9 @@ fn fallback(config: &Config<'_>) -> TokenStream {
                 fn version(_: #kind) -> ::core::primitive::u32 { #unreachable }
                 fn app_version() -> &'static ::core::primitive::str { #unreachable }
             }
+
+            #[automatically_derived]
+            impl #impl_generics #private::BlockingValidators for #ident #ty_generics #where_clause {}
         };
     }
 }

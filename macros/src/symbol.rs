@@ -21,6 +21,8 @@ pub(crate) const TIMEOUT_MS: Symbol = Symbol("timeout_ms");
 pub(crate) const VERSION: Symbol = Symbol("version");
 /// `#[storage(scope = "shared")]`
 pub(crate) const SCOPE: Symbol = Symbol("scope");
+/// `#[storage(validate = path, async)]`
+pub(crate) const ASYNC: Symbol = Symbol("async");
 
 /// `#[availability(kind = "StorageKind")]`
 pub(crate) const KIND: Symbol = Symbol("kind");

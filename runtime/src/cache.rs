@@ -13,10 +13,12 @@ use storage_availability_schema::{
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::fingerprint::SectionKey;
-use crate::section::{Availability, Source, StorageAvailability, StorageKind};
+use crate::gate::Gate;
+use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
+use crate::store::StoreLock;
 use crate::store::path::{cache_path_for_config, cache_path_for_type};
 use crate::store::{CacheStore, FileStore, Loaded, LockOutcome};
-use crate::validate::{self, Ending};
+use crate::validate::{self, Ending, Finished};
 
 const TARGET: &str = "storage_availability";
 
@@ -67,28 +69,30 @@ const SAVE_ATTEMPTS: u32 = 3;
 /// assert_eq!(cache.status(ConfigKind::Csv).source, Source::Cache);
 /// ```
 pub struct AvailabilityCache<C: StorageAvailability> {
-    config: Arc<C>,
-    options: Options,
+    pub(crate) config: Arc<C>,
+    pub(crate) options: Options,
     keys: Vec<SectionKey>,
-    store: Option<Box<dyn CacheStore>>,
-    config_path: Option<PathBuf>,
+    pub(crate) store: Option<Arc<dyn CacheStore>>,
+    pub(crate) config_path: Option<PathBuf>,
     /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
     snapshot: RwLock<Arc<Snapshot>>,
-    /// Held for a whole refresh: at most one validation per section in this process.
-    refresh: Mutex<RefreshState>,
+    /// Entered for a whole refresh: at most one validation per section in this process.
+    gate: Gate,
+    /// Flags between refreshes; locked only briefly, never across validation.
+    state: Mutex<RefreshState>,
     stats: Counters,
     warned_save: AtomicBool,
 }
 
 #[derive(Debug, Clone)]
-struct Options {
+pub(crate) struct Options {
     max_age: Option<Duration>,
     retry_failed_after: Duration,
     validation_timeout: Duration,
-    max_parallel: usize,
-    max_file_bytes: u64,
-    lock_timeout: Duration,
-    clock: Arc<dyn Clock>,
+    pub(crate) max_parallel: usize,
+    pub(crate) max_file_bytes: u64,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// One section as readers see it.
@@ -100,7 +104,7 @@ struct Entry {
 }
 
 #[derive(Debug)]
-struct Snapshot {
+pub(crate) struct Snapshot {
     entries: Vec<Entry>,
 }
 
@@ -112,9 +116,26 @@ struct RefreshState {
     unsaved: bool,
 }
 
+/// What one refresh works from: the answers when it started, and the flags then.
+#[derive(Debug)]
+pub(crate) struct RefreshRun {
+    current: Arc<Snapshot>,
+    forced: Vec<bool>,
+    unsaved: bool,
+}
+
+impl RefreshRun {
+    pub(crate) fn nothing_to_do(&self, plan: &[Planned]) -> bool {
+        !self.unsaved && plan.iter().all(Result::is_ok)
+    }
+}
+
+/// For one section: a fresh record to reuse and where it came from, or why to validate.
+pub(crate) type Planned = Result<(SectionRecord, Source), Stale>;
+
 /// Why a section is validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stale {
+pub(crate) enum Stale {
     Missing,
     Changed,
     Expired,
@@ -358,22 +379,20 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         self
     }
 
-    /// Opens the cache: reads the file, validates every stale configured section and saves.
-    ///
-    /// Fails only for an invalid option; every cache problem is recovered from.
-    pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
+    /// The cache, before its first refresh.
+    pub(crate) fn build(self) -> Result<AvailabilityCache<C>, Error> {
         if let Some(error) = self.invalid {
             return Err(error);
         }
-        let store: Option<Box<dyn CacheStore>> = if !self.persist {
+        let store: Option<Arc<dyn CacheStore>> = if !self.persist {
             None
         } else if let Some(store) = self.store {
-            Some(store)
+            Some(Arc::from(store))
         } else if let Some(path) = &self.cache_path {
-            Some(Box::new(FileStore::new(path)))
+            Some(Arc::new(FileStore::new(path)))
         } else if let Some(config_path) = &self.config_path {
             match cache_path_for_config(config_path) {
-                Ok(path) => Some(Box::new(FileStore::new(path))),
+                Ok(path) => Some(Arc::new(FileStore::new(path))),
                 Err(error) => {
                     tracing::warn!(target: TARGET, config_path = %config_path.display(), %error,
                         "cannot derive the cache file path; keeping results in memory");
@@ -381,7 +400,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
                 }
             }
         } else if let Some(path) = cache_path_for_type(std::any::type_name::<C>()) {
-            Some(Box::new(FileStore::new(path)))
+            Some(Arc::new(FileStore::new(path)))
         } else {
             tracing::warn!(target: TARGET, config_type = std::any::type_name::<C>(),
                 "no config path, cache path or platform cache directory; keeping results in memory");
@@ -390,13 +409,27 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         let config_path = self
             .config_path
             .map(|p| std::path::absolute(&p).unwrap_or(p));
-        let cache = AvailabilityCache::new(self.config, self.options, store, config_path);
+        Ok(AvailabilityCache::new(
+            self.config,
+            self.options,
+            store,
+            config_path,
+        ))
+    }
+}
+
+impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
+    /// Opens the cache: reads the file, validates every stale configured section and saves.
+    ///
+    /// Fails only for an invalid option; every cache problem is recovered from.
+    pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
+        let cache = self.build()?;
         cache.refresh_now();
         Ok(cache)
     }
 }
 
-impl<C: StorageAvailability> AvailabilityCache<C> {
+impl<C: BlockingValidators> AvailabilityCache<C> {
     /// Opens the cache for `config`, whose config file is `config_path`, with default
     /// options. The cache file goes next to the config file.
     ///
@@ -406,6 +439,16 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         Self::builder(config).config_path(config_path).open()
     }
 
+    /// Revalidates the sections that are stale (changed, expired, failed with the retry due,
+    /// or [`invalidate`](Self::invalidate)d), reusing what another process saved meanwhile,
+    /// and saves. Readers keep reading the previous answers until it is done; concurrent
+    /// calls wait for the running one and then find nothing left to do.
+    pub fn refresh(&self) -> Result<RefreshReport, Error> {
+        Ok(self.refresh_now())
+    }
+}
+
+impl<C: StorageAvailability> AvailabilityCache<C> {
     /// A builder with every option.
     pub fn builder(config: C) -> AvailabilityCacheBuilder<C> {
         AvailabilityCacheBuilder::new(config)
@@ -414,7 +457,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     fn new(
         config: C,
         options: Options,
-        store: Option<Box<dyn CacheStore>>,
+        store: Option<Arc<dyn CacheStore>>,
         config_path: Option<PathBuf>,
     ) -> Self {
         let keys = C::Kind::ALL
@@ -432,7 +475,8 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             store,
             config_path,
             snapshot: RwLock::new(Arc::new(Snapshot { entries })),
-            refresh: Mutex::new(RefreshState {
+            gate: Gate::default(),
+            state: Mutex::new(RefreshState {
                 forced: vec![false; C::Kind::ALL.len()],
                 unsaved: false,
             }),
@@ -470,24 +514,17 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         self.read_snapshot(|s| s.entries[kind.index()].record.clone())
     }
 
-    /// Revalidates the sections that are stale (changed, expired, failed with the retry due,
-    /// or [`invalidate`](Self::invalidate)d), reusing what another process saved meanwhile,
-    /// and saves. Readers keep reading the previous answers until it is done; concurrent
-    /// calls wait for the running one and then find nothing left to do.
-    pub fn refresh(&self) -> Result<RefreshReport, Error> {
-        Ok(self.refresh_now())
-    }
-
     /// Marks the section so that the next [`refresh`](Self::refresh) revalidates it. Its
     /// current answer stays until then.
     pub fn invalidate(&self, kind: C::Kind) {
-        self.lock_refresh().forced[kind.index()] = true;
+        self.lock_state().forced[kind.index()] = true;
     }
 
     /// Deletes the cache file and forgets every result: configured sections are
     /// [`Source::Pending`] until the next [`refresh`](Self::refresh).
     pub fn clear(&self) -> Result<(), Error> {
-        let mut state = self.lock_refresh();
+        let _gate = self.gate.enter();
+        let mut state = self.lock_state();
         let now = self.options.clock.now();
         let entries = C::Kind::ALL
             .iter()
@@ -555,10 +592,19 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             .unwrap_or_else(PoisonError::into_inner) = snapshot;
     }
 
-    fn lock_refresh(&self) -> MutexGuard<'_, RefreshState> {
-        // A panic cannot leave the state inconsistent (it is two flags), so poisoning is
+    fn lock_state(&self) -> MutexGuard<'_, RefreshState> {
+        // A panic cannot leave the state inconsistent (it is flags), so poisoning is
         // ignored rather than turned into a failure.
-        self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn gate_enter_async(&self) -> crate::gate::GateGuard<'_> {
+        self.gate.enter_async().await
+    }
+
+    fn read_snapshot_arc(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Is `record` a fresh answer for section `index` at `now`?
@@ -599,13 +645,13 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 
     /// Chooses, for each section, a fresh record to reuse or the reason to validate it.
-    fn plan(
+    pub(crate) fn plan(
         &self,
         file: Option<&CacheFile>,
-        current: &Snapshot,
-        forced: &[bool],
+        run: &RefreshRun,
         now: SystemTime,
-    ) -> Vec<Result<(SectionRecord, Source), Stale>> {
+    ) -> Vec<Planned> {
+        let (current, forced) = (&run.current, &run.forced);
         C::Kind::ALL
             .iter()
             .map(|&kind| {
@@ -663,115 +709,162 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         }
     }
 
+    /// Starts a refresh: what readers see now, and the flags to honour.
+    pub(crate) fn begin(&self) -> RefreshRun {
+        bump(&self.stats.refreshes, 1);
+        let state = self.lock_state();
+        RefreshRun {
+            current: self.read_snapshot_arc(),
+            forced: state.forced.clone(),
+            unsaved: state.unsaved && self.store.is_some(),
+        }
+    }
+
+    /// The blocking refresh: every phase on this thread.
     fn refresh_now(&self) -> RefreshReport {
         let started = Instant::now();
-        let mut state = self.lock_refresh();
-        bump(&self.stats.refreshes, 1);
-        let current = self.read_snapshot(|s| {
-            Arc::new(Snapshot {
-                entries: s.entries.clone(),
-            })
-        });
-        let now = self.options.clock.now();
+        let _gate = self.gate.enter();
+        let run = self.begin();
 
         // 1. Without the lock: a warm start needs nothing more than this read.
-        let mut loaded = match &self.store {
+        let loaded = match self.store.as_deref() {
             Some(store) => store.load(self.options.max_file_bytes),
             None => Loaded::Missing,
         };
-        let mut plan = self.plan(file_of(&loaded), &current, &state.forced, now);
-        let all_fresh = plan.iter().all(Result::is_ok);
-        if all_fresh && !state.unsaved {
-            return self.finish(&mut state, plan, Vec::new(), false, started);
+        let plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
+        if run.nothing_to_do(&plan) {
+            return self.finish(&run, plan, &[], None, started);
         }
 
-        // 2. Under the lock: read again (a neighbour may have done the work), recover from a
-        //    broken file, validate what is still stale, save.
-        let mut may_save = self.store.is_some();
-        let mut _lock = None;
-        if let Some(store) = &self.store {
-            match store.lock(self.options.lock_timeout) {
-                LockOutcome::Locked(guard) => {
-                    _lock = Some(guard);
-                    loaded = store.load(self.options.max_file_bytes);
-                    plan = self.plan(
-                        file_of(&loaded),
-                        &current,
-                        &state.forced,
-                        self.options.clock.now(),
-                    );
-                    let swept = store.sweep();
-                    if swept > 0 {
-                        bump(&self.stats.temp_files_swept, swept as u64);
-                        tracing::info!(target: TARGET, swept, "removed temp files of interrupted saves");
-                    }
-                }
-                LockOutcome::TimedOut => {
-                    bump(&self.stats.lock_timeouts, 1);
-                    tracing::warn!(target: TARGET, path = ?store.location(),
-                        timeout = ?self.options.lock_timeout,
-                        "another process held the cache lock too long; validating without saving");
-                    may_save = false;
-                }
-                LockOutcome::Unavailable(reason) => {
-                    tracing::warn!(target: TARGET, %reason, "working without the cache lock");
-                }
+        // 2. Under the lock: read again (a neighbour may have done the work), recover from
+        //    a broken file, validate what is still stale, save.
+        let (mut loaded, mut plan) = (loaded, plan);
+        let mut lock = None;
+        let mut may_save = false;
+        if let Some(store) = self.store.as_deref() {
+            let outcome = store.lock(self.options.lock_timeout);
+            (lock, may_save) = self.after_lock(store, outcome);
+            if lock.is_some() {
+                loaded = store.load(self.options.max_file_bytes);
+                plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
+                self.count_swept(store.sweep());
             }
-            match &loaded {
-                Loaded::Corrupt(reason) => {
-                    tracing::warn!(target: TARGET, path = ?store.location(), %reason,
-                        "cache file is corrupt; moving it aside and regenerating");
-                    if _lock.is_some() {
-                        match store.quarantine(self.options.clock.now()) {
-                            Ok(Some(moved)) => {
-                                tracing::info!(target: TARGET, to = %moved.display(),
-                                "quarantined corrupt cache file")
-                            }
-                            Ok(None) => {}
-                            Err(error) => tracing::warn!(target: TARGET, %error,
-                                "could not quarantine the corrupt cache file; it will be replaced"),
-                        }
-                    }
-                    bump(&self.stats.corrupt_recovered, 1);
-                }
-                Loaded::Unusable(reason) => {
-                    tracing::warn!(target: TARGET, path = ?store.location(), %reason,
-                        "cache file unusable; it will be replaced");
-                    bump(&self.stats.incompatible_replaced, 1);
-                }
-                Loaded::NotRegular(reason) => {
-                    self.warn_save_once(&format!(
-                        "the cache path {reason}, which is not ours to replace; keeping results in memory"
-                    ));
-                    may_save = false;
-                }
-                Loaded::Missing | Loaded::File(_) => {}
-            }
+            let quarantined = (lock.is_some() && matches!(loaded, Loaded::Corrupt(_)))
+                .then(|| store.quarantine(self.options.clock.now()));
+            may_save &= self.recover(store, &loaded, quarantined);
         }
-
-        // 3. Validate what is stale, in parallel.
-        let stale: Vec<(C::Kind, Stale)> = C::Kind::ALL
-            .iter()
-            .zip(&plan)
-            .filter_map(|(&kind, p)| p.as_ref().err().map(|&why| (kind, why)))
-            .collect();
-        let jobs: Vec<(C::Kind, Duration)> = stale
-            .iter()
-            .map(|&(kind, _)| {
-                (
-                    kind,
-                    C::timeout(kind).unwrap_or(self.options.validation_timeout),
-                )
-            })
-            .collect();
+        let stale = stale_sections::<C>(&plan);
+        let jobs = self.jobs(&stale);
         let finished = if jobs.is_empty() {
             Vec::new()
         } else {
             validate::run(&self.config, &jobs, self.options.max_parallel)
         };
+        self.apply(&mut plan, finished, &loaded, &run, &stale, started);
+        let saved = match self.store.as_deref() {
+            Some(store) if may_save => {
+                let mut file = self.file_from(&plan);
+                file.metadata.config_mtime = config_mtime(self.config_path.as_deref());
+                Some(save_with_retries(store, &file))
+            }
+            _ => None,
+        };
+        drop(lock);
+        self.finish(&run, plan, &stale, saved, started)
+    }
+
+    /// Logs and counts how the lock attempt ended; returns the lock and whether to save.
+    pub(crate) fn after_lock(
+        &self,
+        store: &dyn CacheStore,
+        outcome: LockOutcome,
+    ) -> (Option<StoreLock>, bool) {
+        match outcome {
+            LockOutcome::Locked(guard) => (Some(guard), true),
+            LockOutcome::TimedOut => {
+                bump(&self.stats.lock_timeouts, 1);
+                tracing::warn!(target: TARGET, path = ?store.location(),
+                    timeout = ?self.options.lock_timeout,
+                    "another process held the cache lock too long; validating without saving");
+                (None, false)
+            }
+            LockOutcome::Unavailable(reason) => {
+                tracing::warn!(target: TARGET, %reason, "working without the cache lock");
+                (None, true)
+            }
+        }
+    }
+
+    pub(crate) fn count_swept(&self, swept: usize) {
+        if swept > 0 {
+            bump(&self.stats.temp_files_swept, swept as u64);
+            tracing::info!(target: TARGET, swept, "removed temp files of interrupted saves");
+        }
+    }
+
+    /// Recovers from what the locked read found; returns whether the file may be written.
+    /// `quarantined` is the result of moving a corrupt file aside, done by the caller (on
+    /// this thread, or on a blocking thread in `open_async`) only under the lock: unlocked,
+    /// the file may be a neighbour's fresh one.
+    pub(crate) fn recover(
+        &self,
+        store: &dyn CacheStore,
+        loaded: &Loaded,
+        quarantined: Option<std::io::Result<Option<PathBuf>>>,
+    ) -> bool {
+        match loaded {
+            Loaded::Corrupt(reason) => {
+                tracing::warn!(target: TARGET, path = ?store.location(), %reason,
+                    "cache file is corrupt; moving it aside and regenerating");
+                match quarantined {
+                    Some(Ok(Some(moved))) => tracing::info!(target: TARGET,
+                        to = %moved.display(), "quarantined corrupt cache file"),
+                    Some(Err(error)) => tracing::warn!(target: TARGET, %error,
+                        "could not quarantine the corrupt cache file; it will be replaced"),
+                    Some(Ok(None)) | None => {}
+                }
+                bump(&self.stats.corrupt_recovered, 1);
+                true
+            }
+            Loaded::Unusable(reason) => {
+                tracing::warn!(target: TARGET, path = ?store.location(), %reason,
+                    "cache file unusable; it will be replaced");
+                bump(&self.stats.incompatible_replaced, 1);
+                true
+            }
+            Loaded::NotRegular(reason) => {
+                self.warn_save_once(&format!(
+                    "the cache path {reason}, which is not ours to replace; keeping results in memory"
+                ));
+                false
+            }
+            Loaded::Missing | Loaded::File(_) => true,
+        }
+    }
+
+    /// Each stale section with its timeout.
+    pub(crate) fn jobs(&self, stale: &[(C::Kind, Stale)]) -> Vec<(C::Kind, Duration)> {
+        stale
+            .iter()
+            .map(|&(kind, _)| {
+                let timeout = C::timeout(kind).unwrap_or(self.options.validation_timeout);
+                (kind, timeout)
+            })
+            .collect()
+    }
+
+    /// Turns validation results into records in `plan`, counting and logging them.
+    pub(crate) fn apply(
+        &self,
+        plan: &mut [Planned],
+        finished: Vec<Finished<C::Kind>>,
+        loaded: &Loaded,
+        run: &RefreshRun,
+        stale: &[(C::Kind, Stale)],
+        started: Instant,
+    ) {
         // Stored with microsecond precision: answer with what the file will hold.
         let checked_at = truncate_to_micros(self.options.clock.now());
-        let mut validated = Vec::with_capacity(finished.len());
         for done in finished {
             let index = done.kind.index();
             bump(&self.stats.validations, 1);
@@ -781,8 +874,8 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 Ending::Completed => {}
             }
             let previous_failures = previous_failures(
-                file_of(&loaded),
-                &current,
+                file_of(loaded),
+                &run.current,
                 done.kind.name(),
                 index,
                 &self.keys[index],
@@ -804,7 +897,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     previous_failures.saturating_add(1)
                 },
             };
-            validated.push((index, record));
+            plan[index] = Ok((record, Source::Validated));
         }
         if !stale.is_empty() {
             let reasons: Vec<String> = stale
@@ -814,64 +907,47 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             tracing::info!(target: TARGET, sections = %reasons.join(", "),
                 elapsed = ?started.elapsed(), "validated storage sections");
         }
-        for (index, record) in validated {
-            plan[index] = Ok((record, Source::Validated));
-        }
-        self.finish_and_save(&mut state, plan, stale, may_save, started)
     }
 
-    fn finish_and_save(
+    /// Records the save's result, publishes the new answers and reports.
+    pub(crate) fn finish(
         &self,
-        state: &mut RefreshState,
-        plan: Vec<Result<(SectionRecord, Source), Stale>>,
-        stale: Vec<(C::Kind, Stale)>,
-        may_save: bool,
+        run: &RefreshRun,
+        plan: Vec<Planned>,
+        stale: &[(C::Kind, Stale)],
+        saved: Option<std::io::Result<()>>,
         started: Instant,
     ) -> RefreshReport {
-        let mut saved = false;
-        if let (Some(store), true) = (&self.store, may_save) {
-            let file = self.file_from(&plan);
-            match self.save_with_retries(store.as_ref(), &file) {
-                Ok(()) => {
-                    bump(&self.stats.saves, 1);
-                    saved = true;
-                    state.unsaved = false;
-                }
-                Err(error) => {
-                    bump(&self.stats.save_failures, 1);
-                    state.unsaved = true;
-                    self.warn_save_once(&format!(
-                        "failed to save cache file {}: {error}; keeping results in memory and retrying at the next refresh",
-                        store.location().map(|p| p.display().to_string()).unwrap_or_default()
-                    ));
-                }
+        let mut report = RefreshReport::default();
+        let mut state = self.lock_state();
+        match saved {
+            Some(Ok(())) => {
+                bump(&self.stats.saves, 1);
+                report.saved = true;
+                state.unsaved = false;
             }
-        } else if self.store.is_none() {
-            state.unsaved = false;
+            Some(Err(error)) => {
+                bump(&self.stats.save_failures, 1);
+                state.unsaved = true;
+                let path = self
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                self.warn_save_once(&format!(
+                    "failed to save cache file {path}: {error}; keeping results in memory and retrying at the next refresh"
+                ));
+            }
+            None => {}
         }
-        let stale_kinds: Vec<C::Kind> = stale.into_iter().map(|(k, _)| k).collect();
-        let mut report = self.finish(state, plan, stale_kinds, saved, started);
-        report.saved = saved;
-        report
-    }
-
-    fn finish(
-        &self,
-        state: &mut RefreshState,
-        plan: Vec<Result<(SectionRecord, Source), Stale>>,
-        validated: Vec<C::Kind>,
-        saved: bool,
-        started: Instant,
-    ) -> RefreshReport {
-        let mut report = RefreshReport {
-            saved,
-            ..RefreshReport::default()
-        };
         let mut entries = Vec::with_capacity(plan.len());
         for (&kind, planned) in C::Kind::ALL.iter().zip(plan) {
+            let validated = stale.iter().any(|&(k, _)| k == kind);
+            if validated && run.forced[kind.index()] {
+                state.forced[kind.index()] = false;
+            }
             let entry = match planned {
                 Ok((record, source)) => {
-                    if validated.contains(&kind) {
+                    if validated {
                         report.validated.push(kind.name());
                     } else if source != Source::Unconfigured {
                         report.reused.push(kind.name());
@@ -881,8 +957,8 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                         record: Some(record),
                     }
                 }
-                // Only reachable if validation produced no record, which `validate::run`
-                // rules out; answer "unavailable" rather than panic.
+                // Only reachable if validation produced no record, which the runners rule
+                // out; answer "unavailable" rather than panic.
                 Err(why) => Entry {
                     availability: Availability {
                         enabled: false,
@@ -899,17 +975,15 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             };
             entries.push(entry);
         }
+        drop(state);
         bump(&self.stats.misses, report.validated.len() as u64);
         bump(&self.stats.hits, report.reused.len() as u64);
-        for kind in validated {
-            state.forced[kind.index()] = false;
-        }
         self.install(Snapshot { entries });
         report.duration = started.elapsed();
         report
     }
 
-    fn file_from(&self, plan: &[Result<(SectionRecord, Source), Stale>]) -> CacheFile {
+    pub(crate) fn file_from(&self, plan: &[Planned]) -> CacheFile {
         let sections = C::Kind::ALL
             .iter()
             .zip(plan)
@@ -919,13 +993,6 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     .map(|(r, _)| (kind.name().to_owned(), r.clone()))
             })
             .collect();
-        let config_mtime = self
-            .config_path
-            .as_ref()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs_f64());
         CacheFile {
             schema_version: SCHEMA_VERSION.to_owned(),
             metadata: Metadata {
@@ -933,27 +1000,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 generated_at: Timestamp(self.options.clock.now()),
                 config_type: std::any::type_name::<C>().to_owned(),
                 config_path: self.config_path.as_ref().map(|p| p.display().to_string()),
-                config_mtime,
+                config_mtime: None,
                 platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
             },
             sections,
-        }
-    }
-
-    fn save_with_retries(&self, store: &dyn CacheStore, file: &CacheFile) -> std::io::Result<()> {
-        let mut attempt = 1;
-        loop {
-            match store.save(file) {
-                Ok(()) => return Ok(()),
-                Err(error) if attempt >= SAVE_ATTEMPTS || !worth_retrying(&error) => {
-                    return Err(error);
-                }
-                Err(error) => {
-                    tracing::debug!(target: TARGET, attempt, %error, "save failed; retrying");
-                    std::thread::sleep(Duration::from_millis(5 * 4u64.pow(attempt - 1)));
-                    attempt += 1;
-                }
-            }
         }
     }
 
@@ -964,6 +1014,42 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             tracing::debug!(target: TARGET, "{message}");
         }
     }
+}
+
+/// The config file's modification time in Unix seconds, for diagnostics only.
+pub(crate) fn config_mtime(config_path: Option<&Path>) -> Option<f64> {
+    config_path
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+}
+
+/// Saves, retrying transient failures with a short backoff.
+pub(crate) fn save_with_retries(store: &dyn CacheStore, file: &CacheFile) -> std::io::Result<()> {
+    let mut attempt = 1;
+    loop {
+        match store.save(file) {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt >= SAVE_ATTEMPTS || !worth_retrying(&error) => {
+                return Err(error);
+            }
+            Err(error) => {
+                tracing::debug!(target: TARGET, attempt, %error, "save failed; retrying");
+                std::thread::sleep(Duration::from_millis(5 * 4u64.pow(attempt - 1)));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// The stale sections of a plan, with the reason for each.
+pub(crate) fn stale_sections<C: StorageAvailability>(plan: &[Planned]) -> Vec<(C::Kind, Stale)> {
+    C::Kind::ALL
+        .iter()
+        .zip(plan)
+        .filter_map(|(&kind, p)| p.as_ref().err().map(|&why| (kind, why)))
+        .collect()
 }
 
 /// Permission and read-only errors will not go away in milliseconds.
@@ -977,7 +1063,7 @@ fn worth_retrying(error: &std::io::Error) -> bool {
     )
 }
 
-fn file_of(loaded: &Loaded) -> Option<&CacheFile> {
+pub(crate) fn file_of(loaded: &Loaded) -> Option<&CacheFile> {
     match loaded {
         Loaded::File(file) => Some(file),
         _ => None,
@@ -1059,7 +1145,7 @@ impl<C: StorageAvailability> fmt::Debug for AvailabilityCache<C> {
 mod tests {
     //! Smoke tests with a hand-written config; the full suite is in the `tests` crate.
     use super::*;
-    use crate::section::{Outcome, UnknownKind};
+    use crate::section::{BlockingValidators, Outcome, UnknownKind};
     use std::sync::atomic::AtomicUsize;
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1100,6 +1186,7 @@ mod tests {
         a: u32,
         b: Option<u32>,
     }
+    impl BlockingValidators for Cfg {}
     impl StorageAvailability for Cfg {
         type Kind = K;
         fn section_key(&self, kind: K) -> SectionKey {

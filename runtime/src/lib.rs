@@ -35,13 +35,18 @@
 //!
 //! See the crate's README for the options, what is cached and when it is revalidated.
 
+#[cfg(feature = "tokio")]
+mod async_cache;
 mod cache;
 mod clock;
 mod error;
 mod fingerprint;
+mod gate;
 mod section;
 mod store;
 mod validate;
+#[cfg(feature = "tokio")]
+mod validate_async;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -52,7 +57,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use fingerprint::{SectionKey, canonical_json, section_key, section_key_with_scope};
 pub use section::{
-    Availability, Outcome, Scope, Source, StorageAvailability, StorageKind, UnknownKind,
+    Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
+    UnknownKind, ValidationFuture,
 };
 pub use store::{CacheStore, FileStore, Loaded, LockOutcome, StoreLock};
 #[doc(hidden)]

@@ -1,7 +1,10 @@
 //! Items the derive's generated code calls. Not public API: no semver guarantees.
 
 pub use crate::fingerprint::{SectionKey, section_key_with_scope};
-pub use crate::section::{Outcome, Scope, StorageAvailability, StorageKind, UnknownKind};
+pub use crate::section::{
+    BlockingValidators, Outcome, Scope, StorageAvailability, StorageKind, UnknownKind,
+    ValidationFuture,
+};
 pub use core::time::Duration;
 
 /// Calls a user validator. The derive emits this call at the span of the user's
@@ -25,3 +28,26 @@ pub fn unconfigured(name: &str) -> Outcome {
 
 /// For the bounds of a generic config's impl: `FieldType: Serialize`.
 pub use serde::Serialize;
+
+/// Calls a user `async` validator and boxes its future. Emitted at the span of the user's
+/// `validate = path`: a blocking fn marked `async` ("is not a future") or a wrong argument
+/// type is reported there.
+#[inline]
+pub fn run_async_validator<'a, T: ?Sized, F, R>(
+    validator: impl FnOnce(&'a T) -> F,
+    value: &'a T,
+) -> ValidationFuture<'a>
+where
+    F: core::future::Future<Output = R> + Send + 'a,
+    R: Into<Outcome>,
+{
+    let future = validator(value);
+    Box::pin(async move { future.await.into() })
+}
+
+/// The outcome of the blocking `validate` for a section whose validator is `async`.
+pub fn async_only(name: &str) -> Outcome {
+    Outcome::failed(format!(
+        "storage section `{name}` has an async validator; open the cache with `open_async`"
+    ))
+}

@@ -174,7 +174,37 @@ pub trait StorageAvailability: Send + Sync + 'static {
 
     /// The application's version (the user crate's `CARGO_PKG_VERSION`), part of every key.
     fn app_version() -> &'static str;
+
+    /// The validation of a section whose validator is `async`
+    /// (`#[storage(validate = path, async)]`); `None` for blocking validators and
+    /// unconfigured sections. Run by `open_async` (feature `tokio`).
+    fn validate_async(&self, kind: Self::Kind) -> Option<ValidationFuture<'_>> {
+        let _ = kind;
+        None
+    }
+
+    /// `true` when the section's validator is `async`.
+    fn is_async(kind: Self::Kind) -> bool {
+        let _ = kind;
+        false
+    }
 }
+
+/// The boxed future of an `async` validator.
+pub type ValidationFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>;
+
+/// A config whose validators are all blocking, so the blocking
+/// [`AvailabilityCache::open`](crate::AvailabilityCache::open) and
+/// [`refresh`](crate::AvailabilityCache::refresh) can run them. The derive implements it
+/// when no section is `#[storage(..., async)]`; a hand-written implementation of
+/// [`StorageAvailability`] without async validators implements it with an empty `impl`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has async validators, so it cannot be opened with the blocking API",
+    label = "this config has a `#[storage(validate = ..., async)]` section",
+    note = "use `AvailabilityCache::open_async` or `builder(..).open_async()` (feature `tokio`)"
+)]
+pub trait BlockingValidators: StorageAvailability {}
 
 /// What a validator found: passed or failed, with error and warning messages.
 ///

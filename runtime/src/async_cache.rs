@@ -1,0 +1,199 @@
+//! The async entry points (feature `tokio`): `open_async`, `refresh_async`,
+//! `refresh_if_stale`.
+//!
+//! The phases are those of the blocking refresh; every file operation and the wait for the
+//! cross-process lock run on `spawn_blocking`, so no runtime worker ever blocks on them.
+//! Cancellation safety: the in-process gate and the file lock are guards, released when the
+//! future is dropped; a save already handed to a blocking thread finishes there, holding the
+//! lock until it is done, and the atomic write never leaves a partial file or a temp file.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cache::{
+    AvailabilityCache, AvailabilityCacheBuilder, RefreshReport, config_mtime, file_of,
+    save_with_retries, stale_sections,
+};
+use crate::error::Error;
+use crate::section::StorageAvailability;
+use crate::store::{CacheStore, Loaded, LockOutcome};
+use crate::validate_async;
+
+/// Runs `f` on a blocking thread with the store; `None` if the task could not finish
+/// (the runtime is shutting down, or `f` panicked).
+async fn on_blocking_thread<R, F>(store: &Arc<dyn CacheStore>, f: F) -> Option<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&dyn CacheStore) -> R + Send + 'static,
+{
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .ok()
+}
+
+impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
+    /// [`open`](AvailabilityCacheBuilder::open) for async services: async validators run
+    /// concurrently on the current runtime, blocking ones on `spawn_blocking`, and file I/O
+    /// and lock waits never block a runtime worker. Works for every config, including those
+    /// with `#[storage(validate = path, async)]` sections.
+    pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error> {
+        let cache = self.build()?;
+        cache.refresh_async_now(false).await;
+        Ok(cache)
+    }
+}
+
+impl<C: StorageAvailability> AvailabilityCache<C> {
+    /// [`open`](AvailabilityCache::open) for async services; see
+    /// [`AvailabilityCacheBuilder::open_async`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config {
+    ///     #[storage(validate = ping, async, timeout_ms = 500)]
+    ///     kv: String,
+    /// }
+    /// async fn ping(addr: &String) -> Result<(), String> {
+    ///     if addr.is_empty() { Err("no address".into()) } else { Ok(()) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::open_async(
+    ///     Config { kv: "127.0.0.1:6379".into() },
+    ///     dir.path().join("storage.yaml"),
+    /// )
+    /// .await
+    /// .unwrap();
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// # }
+    /// ```
+    pub async fn open_async(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::builder(config)
+            .config_path(config_path)
+            .open_async()
+            .await
+    }
+
+    /// [`refresh`](AvailabilityCache::refresh) for async services.
+    pub async fn refresh_async(&self) -> Result<RefreshReport, Error> {
+        Ok(self.refresh_async_now(false).await)
+    }
+
+    /// Revalidates only sections whose answer in memory has expired, whose failure backoff is
+    /// over, or that were [`invalidate`](AvailabilityCache::invalidate)d; when there are none
+    /// it returns at once, without touching the file system. Made to be called from a
+    /// `tokio::time::interval` in a long-running service:
+    ///
+    /// ```no_run
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use storage_availability::{AvailabilityCache, StorageAvailability};
+    /// # async fn keep_fresh<C: StorageAvailability>(cache: Arc<AvailabilityCache<C>>) {
+    /// let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+    /// loop {
+    ///     every_minute.tick().await;
+    ///     if let Err(error) = cache.refresh_if_stale().await {
+    ///         tracing::warn!(%error, "availability refresh failed");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn refresh_if_stale(&self) -> Result<RefreshReport, Error> {
+        Ok(self.refresh_async_now(true).await)
+    }
+
+    /// The async refresh. With `only_if_stale`, nothing is read unless the answers in memory
+    /// have something stale (or unsaved).
+    pub(crate) async fn refresh_async_now(&self, only_if_stale: bool) -> RefreshReport {
+        let started = Instant::now();
+        let _gate = self.gate_enter_async().await;
+        let run = self.begin();
+        if only_if_stale {
+            let plan = self.plan(None, &run, self.options.clock.now());
+            if run.nothing_to_do(&plan) {
+                return self.finish(&run, plan, &[], None, started);
+            }
+        }
+        let max_bytes = self.options.max_file_bytes;
+
+        // 1. Without the lock.
+        let loaded = match &self.store {
+            Some(store) => on_blocking_thread(store, move |s| s.load(max_bytes))
+                .await
+                .unwrap_or(Loaded::Missing),
+            None => Loaded::Missing,
+        };
+        let plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
+        if run.nothing_to_do(&plan) {
+            return self.finish(&run, plan, &[], None, started);
+        }
+
+        // 2. Under the lock.
+        let (mut loaded, mut plan) = (loaded, plan);
+        let mut lock = None;
+        let mut may_save = false;
+        if let Some(store) = &self.store {
+            let timeout = self.options.lock_timeout;
+            let outcome = on_blocking_thread(store, move |s| s.lock(timeout))
+                .await
+                .unwrap_or_else(|| LockOutcome::Unavailable("the lock task failed".into()));
+            (lock, may_save) = self.after_lock(store.as_ref(), outcome);
+            if lock.is_some() {
+                let now = self.options.clock.now();
+                let (reloaded, quarantined, swept) = on_blocking_thread(store, move |s| {
+                    let loaded = s.load(max_bytes);
+                    let quarantined =
+                        matches!(loaded, Loaded::Corrupt(_)).then(|| s.quarantine(now));
+                    (loaded, quarantined, s.sweep())
+                })
+                .await
+                .unwrap_or((Loaded::Missing, None, 0));
+                loaded = reloaded;
+                plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
+                self.count_swept(swept);
+                may_save &= self.recover(store.as_ref(), &loaded, quarantined);
+            } else {
+                may_save &= self.recover(store.as_ref(), &loaded, None);
+            }
+        }
+
+        // 3. Validate.
+        let stale = stale_sections::<C>(&plan);
+        let jobs = self.jobs(&stale);
+        let finished = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            validate_async::run(&self.config, &jobs, self.options.max_parallel).await
+        };
+        self.apply(&mut plan, finished, &loaded, &run, &stale, started);
+
+        // 4. Save, holding the lock until the save is done even if this future is dropped.
+        let saved = match &self.store {
+            Some(store) if may_save => {
+                let mut file = self.file_from(&plan);
+                let config_path = self.config_path.clone();
+                let lock = lock.take();
+                Some(
+                    on_blocking_thread(store, move |s| {
+                        file.metadata.config_mtime = config_mtime(config_path.as_deref());
+                        let result = save_with_retries(s, &file);
+                        drop(lock);
+                        result
+                    })
+                    .await
+                    .unwrap_or_else(|| Err(std::io::Error::other("the save task failed"))),
+                )
+            }
+            _ => None,
+        };
+        drop(lock);
+        self.finish(&run, plan, &stale, saved, started)
+    }
+}

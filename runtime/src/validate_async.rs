@@ -1,0 +1,119 @@
+//! The validator runner of `open_async`: async validators run concurrently as tasks, each
+//! under `tokio::time::timeout` (cancelled past it); blocking validators run on
+//! `spawn_blocking` (abandoned past their timeout, their late result dropped). A panic in
+//! either makes only its own section unavailable. At most `max_parallel` run at once.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::section::{Outcome, StorageAvailability};
+use crate::validate::{Ending, Finished, format_duration, panic_message};
+
+fn timed_out(timeout: Duration) -> Outcome {
+    Outcome::failed(format!(
+        "validation timed out after {}",
+        format_duration(timeout)
+    ))
+}
+
+/// Validates `jobs` concurrently; one result per job, in the order given. Dropping the
+/// returned future aborts the async validators still running.
+pub(crate) async fn run<C: StorageAvailability>(
+    config: &Arc<C>,
+    jobs: &[(C::Kind, Duration)],
+    max_parallel: usize,
+) -> Vec<Finished<C::Kind>> {
+    let permits = Arc::new(Semaphore::new(max_parallel.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut index_of = HashMap::new();
+    for (index, &(kind, timeout)) in jobs.iter().enumerate() {
+        let config = Arc::clone(config);
+        let permits = Arc::clone(&permits);
+        let handle = tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.ok();
+            let started = Instant::now();
+            let (outcome, ending) = match config.validate_async(kind) {
+                Some(future) => match tokio::time::timeout(timeout, future).await {
+                    Ok(outcome) => (outcome, Ending::Completed),
+                    Err(_) => (timed_out(timeout), Ending::TimedOut),
+                },
+                None => run_blocking(Arc::clone(&config), kind, timeout).await,
+            };
+            (index, outcome, ending, started.elapsed())
+        });
+        index_of.insert(handle.id(), index);
+    }
+
+    let mut results: Vec<Option<Finished<C::Kind>>> = jobs.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, outcome, ending, duration)) => {
+                results[index] = Some(Finished {
+                    kind: jobs[index].0,
+                    outcome,
+                    duration,
+                    ending,
+                });
+            }
+            Err(error) => {
+                let Some(&index) = index_of.get(&error.id()) else {
+                    continue;
+                };
+                let message = if error.is_panic() {
+                    format!(
+                        "validator panicked: {}",
+                        panic_message(&*error.into_panic())
+                    )
+                } else {
+                    "validation was cancelled".to_owned()
+                };
+                results[index] = Some(Finished {
+                    kind: jobs[index].0,
+                    outcome: Outcome::failed(message),
+                    duration: Duration::ZERO,
+                    ending: Ending::Panicked,
+                });
+            }
+        }
+    }
+    results
+        .into_iter()
+        .zip(jobs)
+        .map(|(result, &(kind, _))| {
+            result.unwrap_or_else(|| Finished {
+                kind,
+                outcome: Outcome::failed("validation did not report a result"),
+                duration: Duration::ZERO,
+                ending: Ending::Completed,
+            })
+        })
+        .collect()
+}
+
+async fn run_blocking<C: StorageAvailability>(
+    config: Arc<C>,
+    kind: C::Kind,
+    timeout: Duration,
+) -> (Outcome, Ending) {
+    let handle = tokio::task::spawn_blocking(move || {
+        catch_unwind(AssertUnwindSafe(|| config.validate(kind)))
+    });
+    match tokio::time::timeout(timeout, handle).await {
+        Ok(Ok(Ok(outcome))) => (outcome, Ending::Completed),
+        Ok(Ok(Err(payload))) => (
+            Outcome::failed(format!("validator panicked: {}", panic_message(&*payload))),
+            Ending::Panicked,
+        ),
+        Ok(Err(error)) => (
+            Outcome::failed(format!("validator did not run: {error}")),
+            Ending::Panicked,
+        ),
+        // Abandoned: the thread finishes on its own and its result is dropped.
+        Err(_) => (timed_out(timeout), Ending::TimedOut),
+    }
+}
