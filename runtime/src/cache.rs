@@ -705,6 +705,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                         bump(&self.stats.temp_files_swept, swept as u64);
                         tracing::info!(target: TARGET, swept, "removed temp files of interrupted saves");
                     }
+                    // A neighbour did the work while we waited: reuse it, write nothing.
+                    if plan.iter().all(Result::is_ok) && !state.unsaved {
+                        return self.finish(&mut state, plan, Vec::new(), false, started);
+                    }
                 }
                 LockOutcome::TimedOut => {
                     bump(&self.stats.lock_timeouts, 1);
