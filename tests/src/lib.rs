@@ -128,6 +128,19 @@ impl LoggedProbe {
             calls: Arc::new(AtomicUsize::new(0)),
         }
     }
+
+    /// A probe with the same section, log and counter, and another value.
+    pub fn with_value(&self, value: &str) -> Self {
+        LoggedProbe {
+            value: value.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// How many times the validator ran in this process.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
 }
 
 /// The logging validator: appends its line, then behaves as [`check_probe`].
@@ -151,7 +164,8 @@ pub fn check_logged(probe: &LoggedProbe) -> Outcome {
 }
 
 /// The sections of [`ProbeConfig`] (same names, same keys for the same values) with
-/// validators that log every call: what the multi-process and crash tests run.
+/// validators that log every call: what the reliability tests run. Its timeouts are
+/// generous (10 s), so a loaded machine never turns a result into a timeout.
 #[derive(Debug, Clone, Serialize, StorageAvailability)]
 pub struct LoggedConfig {
     /// Always configured.
@@ -161,7 +175,7 @@ pub struct LoggedConfig {
     #[storage(validate = check_logged)]
     pub vector: Option<LoggedProbe>,
     /// With its own timeout.
-    #[storage(validate = check_logged, name = "key_value", timeout_ms = 1000)]
+    #[storage(validate = check_logged, name = "key_value", timeout_ms = 10000)]
     pub kv: LoggedProbe,
 }
 
@@ -178,12 +192,7 @@ impl LoggedConfig {
 
     /// Validator calls in this process.
     pub fn total_calls(&self) -> usize {
-        self.csv.calls.load(Ordering::SeqCst)
-            + self.kv.calls.load(Ordering::SeqCst)
-            + self
-                .vector
-                .as_ref()
-                .map_or(0, |v| v.calls.load(Ordering::SeqCst))
+        self.csv.calls() + self.kv.calls() + self.vector.as_ref().map_or(0, LoggedProbe::calls)
     }
 }
 

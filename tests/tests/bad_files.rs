@@ -3,32 +3,33 @@
 //! compatible file), as DESIGN.md says. What is not a regular file (a directory, a FIFO, a
 //! symlink to a device) is never moved or deleted, and the cache runs in memory.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use storage_availability::schema::CacheFile;
 use storage_availability::{AvailabilityCache, FileStore, ManualClock, Source, Stats};
-use storage_availability_tests::{Probe, ProbeConfig, ProbeConfigKind as K};
+use storage_availability_tests::{LoggedConfig, LoggedConfigKind as K};
 
-/// Bad inputs tried, printed by each test.
-static TRIED: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Inputs tried by the running test (libtest runs each test on its own thread).
+    static TRIED: Cell<usize> = const { Cell::new(0) };
+}
+
+fn tried() {
+    TRIED.with(|t| t.set(t.get() + 1));
+}
 
 fn clock() -> ManualClock {
     ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
 }
 
-fn config() -> ProbeConfig {
-    ProbeConfig {
-        csv: Probe::new("ok"),
-        kv: Probe::new("fail:refused"),
-        vector: Some(Probe::new("warn:almost full")),
-        label: "bad files".into(),
-    }
+fn config() -> LoggedConfig {
+    LoggedConfig::new("ok", "fail:refused", Some("warn:almost full"), None)
 }
 
-fn open(path: &Path) -> (AvailabilityCache<ProbeConfig>, ProbeConfig) {
+fn open(path: &Path) -> (AvailabilityCache<LoggedConfig>, LoggedConfig) {
     let config = config();
     let cache = AvailabilityCache::builder(config.clone())
         .cache_path(path)
@@ -53,7 +54,7 @@ fn valid_value() -> serde_json::Value {
     serde_json::from_slice(valid_file()).unwrap()
 }
 
-fn assert_correct(cache: &AvailabilityCache<ProbeConfig>) {
+fn assert_correct(cache: &AvailabilityCache<LoggedConfig>) {
     let csv = cache.status(K::Csv);
     assert!(csv.is_available() && csv.last_error.is_none(), "{csv:?}");
     let kv = cache.status(K::Kv);
@@ -96,7 +97,7 @@ fn check(name: &str, bytes: &[u8], expect: Expect) {
 }
 
 fn check_in(path: &Path, name: &str, bytes: &[u8], expect: Expect) {
-    TRIED.fetch_add(1, Ordering::Relaxed);
+    tried();
     std::fs::write(path, bytes).unwrap();
     let before = quarantined(path).len();
     let (cache, config) = open(path);
@@ -153,10 +154,7 @@ fn replaced(from: &str, to: &str) -> Vec<u8> {
 }
 
 fn report(test: &str) {
-    println!(
-        "{test}: {} bad inputs tried so far in this binary",
-        TRIED.load(Ordering::Relaxed)
-    );
+    println!("bad_files::{test}: {} inputs", TRIED.with(Cell::get));
 }
 
 #[test]
@@ -168,7 +166,7 @@ fn the_valid_file_is_read() {
 fn an_empty_file_is_quarantined() {
     check("empty", b"", Expect::Quarantined);
     check("whitespace", b" \n\t\n", Expect::Quarantined);
-    report("empty");
+    report("an_empty_file_is_quarantined");
 }
 
 #[test]
@@ -216,7 +214,7 @@ fn invalid_utf8_is_quarantined() {
     bytes[at] = 0xc3; // a lone lead byte
     check("invalid UTF-8 in a key", &bytes, Expect::Quarantined);
     check("UTF-16 BOM", b"\xff\xfe{\x00}\x00", Expect::Quarantined);
-    report("utf8");
+    report("invalid_utf8_is_quarantined");
 }
 
 #[test]
@@ -268,7 +266,7 @@ fn wrong_json_types_are_quarantined() {
     for (name, bytes) in cases {
         check(name, &bytes, Expect::Quarantined);
     }
-    report("types");
+    report("wrong_json_types_are_quarantined");
 }
 
 #[test]
@@ -319,7 +317,7 @@ fn missing_required_fields_are_quarantined_and_extra_fields_ignored() {
         v["sections"]["csv"]["performance_metrics"] = json!({"scan_ms": 1.5});
     });
     check("extra fields, same version", &extra, Expect::Read);
-    report("fields");
+    report("missing_required_fields_are_quarantined_and_extra_fields_ignored");
 }
 
 #[test]
@@ -345,7 +343,7 @@ fn other_major_versions_are_replaced_and_a_newer_minor_is_read() {
         v["sections"]["csv"]["performance_metrics"] = json!({"scan_ms": 1.5});
     });
     check("newer minor 1.7 with extra fields", &newer, Expect::Read);
-    report("versions");
+    report("other_major_versions_are_replaced_and_a_newer_minor_is_read");
 }
 
 #[test]
@@ -394,7 +392,7 @@ fn numbers_out_of_range_are_quarantined_or_read_without_panic() {
         }
     });
     check("checked_at in the year 9999", &future, Expect::Revalidated);
-    report("numbers");
+    report("numbers_out_of_range_are_quarantined_or_read_without_panic");
 }
 
 #[test]
@@ -428,14 +426,14 @@ fn nesting_100000_deep_is_refused_without_overflowing_the_stack() {
         ),
     );
     check("deep unknown field", &in_extra, Expect::Read);
-    report("nesting");
+    report("nesting_100000_deep_is_refused_without_overflowing_the_stack");
 }
 
 #[test]
 fn a_50_mb_file_is_quarantined_unread() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.json");
-    TRIED.fetch_add(1, Ordering::Relaxed);
+    tried();
     let file = std::fs::File::create(&path).unwrap();
     file.set_len(50 << 20).unwrap(); // sparse: 50 MB of zeros, no blocks written
     drop(file);
@@ -450,7 +448,7 @@ fn a_50_mb_file_is_quarantined_unread() {
 }
 
 /// Opens on another thread and fails (instead of hanging the suite) past a generous bound.
-fn open_within_bound(path: &Path) -> (AvailabilityCache<ProbeConfig>, ProbeConfig) {
+fn open_within_bound(path: &Path) -> (AvailabilityCache<LoggedConfig>, LoggedConfig) {
     let path = path.to_owned();
     let (send, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || send.send(open(&path)).unwrap());
@@ -461,7 +459,7 @@ fn open_within_bound(path: &Path) -> (AvailabilityCache<ProbeConfig>, ProbeConfi
 
 /// Something that is not a regular file at the cache path: left alone, results in memory.
 fn check_not_regular(name: &str, path: &Path, still_there: impl Fn(&Path) -> bool) {
-    TRIED.fetch_add(1, Ordering::Relaxed);
+    tried();
     for round in 0..2 {
         let (cache, config) = open_within_bound(path);
         assert_correct(&cache);
@@ -534,7 +532,7 @@ fn an_unreadable_file_is_replaced() {
         );
         return;
     }
-    TRIED.fetch_add(1, Ordering::Relaxed);
+    tried();
     let (cache, config) = open(&path);
     assert_correct(&cache);
     assert_eq!(config.total_calls(), 3);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use storage_availability::{AvailabilityCache, Outcome, Source, StorageAvailability, StorageKind};
-use storage_availability_tests::{Probe, ProbeConfig, ProbeConfigKind as K, statuses_json};
+use storage_availability_tests::{LoggedConfig, LoggedConfigKind as K, statuses_json};
 
 const THREADS: usize = 64;
 
@@ -34,12 +34,12 @@ fn concurrent_opens_at_cold_start_validate_each_section_once() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("storage.yaml");
     // A slow csv validator keeps the first opener busy while the others arrive.
-    let config = ProbeConfig {
-        csv: Probe::new("sleep:200"),
-        kv: Probe::new("fail:connection refused"),
-        vector: Some(Probe::new("warn:almost full")),
-        label: "race".into(),
-    };
+    let config = LoggedConfig::new(
+        "sleep:200",
+        "fail:connection refused",
+        Some("warn:almost full"),
+        None,
+    );
     let results = race(|_| {
         let cache = AvailabilityCache::open(config.clone(), &config_path).unwrap();
         let sources: Vec<Source> = cache.statuses().iter().map(|(_, s)| s.source).collect();
@@ -78,10 +78,7 @@ fn concurrent_opens_at_cold_start_validate_each_section_once() {
 #[test]
 fn concurrent_refreshes_after_invalidate_validate_once() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ProbeConfig {
-        csv: Probe::new("sleep:100"),
-        ..ProbeConfig::ok()
-    };
+    let config = LoggedConfig::new("sleep:100", "ok", Some("ok"), None);
     let cache =
         Arc::new(AvailabilityCache::open(config.clone(), dir.path().join("s.yaml")).unwrap());
     assert_eq!(config.total_calls(), 3);

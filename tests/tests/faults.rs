@@ -13,7 +13,7 @@ use storage_availability::schema::CacheFile;
 use storage_availability::{
     AvailabilityCache, FaultInjector, FileStore, SaveStep, Source, StorageAvailability,
 };
-use storage_availability_tests::{ProbeConfig, ProbeConfigKind as K};
+use storage_availability_tests::{LoggedConfig, LoggedConfigKind as K};
 
 /// Fails the chosen step while armed, and records every step reached.
 #[derive(Debug, Default)]
@@ -70,10 +70,10 @@ fn temp_files(dir: &Path) -> Vec<String> {
 }
 
 fn open_with(
-    config: &ProbeConfig,
+    config: &LoggedConfig,
     path: &Path,
     faults: &Arc<Faults>,
-) -> AvailabilityCache<ProbeConfig> {
+) -> AvailabilityCache<LoggedConfig> {
     let store = FileStore::new(path).with_faults(Arc::clone(faults) as Arc<dyn FaultInjector>);
     AvailabilityCache::builder(config.clone())
         .store(store)
@@ -86,7 +86,7 @@ fn read_file(path: &Path) -> CacheFile {
 }
 
 /// The key_value record in the file is the one for `config`.
-fn file_has(path: &Path, config: &ProbeConfig) -> bool {
+fn file_has(path: &Path, config: &LoggedConfig) -> bool {
     read_file(path).sections["key_value"].section_hash.as_str()
         == config.section_key(K::Kv).as_str()
 }
@@ -97,12 +97,12 @@ fn failing_save_keeps_the_previous_file(step: SaveStep, write_after: Option<usiz
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.json");
     let faults = Arc::new(Faults::default());
-    let config = ProbeConfig::ok();
+    let config = LoggedConfig::new("ok", "ok", Some("ok"), None);
     open_with(&config, &path, &faults);
     let before = std::fs::read(&path).unwrap();
 
     faults.arm(step, write_after);
-    let changed = ProbeConfig {
+    let changed = LoggedConfig {
         kv: config.kv.with_value("fail:down"),
         ..config.clone()
     };
@@ -170,11 +170,11 @@ fn a_failed_directory_sync_comes_after_the_rename() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.json");
     let faults = Arc::new(Faults::default());
-    let config = ProbeConfig::ok();
+    let config = LoggedConfig::new("ok", "ok", Some("ok"), None);
     open_with(&config, &path, &faults);
 
     faults.arm(SaveStep::SyncDir, None);
-    let changed = ProbeConfig {
+    let changed = LoggedConfig {
         kv: config.kv.with_value("fail:down"),
         ..config.clone()
     };
@@ -215,7 +215,7 @@ fn an_unwritable_directory_keeps_results_in_memory() {
         return;
     }
     let faults = Arc::new(Faults::default());
-    let config = ProbeConfig::ok();
+    let config = LoggedConfig::new("ok", "ok", Some("ok"), None);
     let cache = open_with(&config, &locked.join("cache.json"), &faults);
     assert!(cache.statuses().iter().all(|(_, s)| s.is_available()));
     let stats = cache.stats();
@@ -246,7 +246,7 @@ fn a_path_under_a_regular_file_keeps_results_in_memory_until_it_can_save() {
     std::fs::write(&blocker, b"not a directory").unwrap();
     let path: PathBuf = blocker.join("cache.json");
     let faults = Arc::new(Faults::default());
-    let config = ProbeConfig::ok();
+    let config = LoggedConfig::new("ok", "ok", Some("ok"), None);
     let cache = open_with(&config, &path, &faults);
     assert!(cache.statuses().iter().all(|(_, s)| s.is_available()));
     let stats = cache.stats();
