@@ -158,6 +158,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 loaded = reloaded;
                 plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
                 self.count_swept(swept);
+                // A neighbour did the work while we waited: reuse it, write nothing.
+                if run.nothing_to_do(&plan) {
+                    return self.finish(&run, plan, &[], None, started);
+                }
                 may_save &= self.recover(store.as_ref(), &loaded, quarantined);
             } else {
                 may_save &= self.recover(store.as_ref(), &loaded, None);

@@ -748,6 +748,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 loaded = store.load(self.options.max_file_bytes);
                 plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
                 self.count_swept(store.sweep());
+                // A neighbour did the work while we waited: reuse it, write nothing.
+                if run.nothing_to_do(&plan) {
+                    return self.finish(&run, plan, &[], None, started);
+                }
             }
             let quarantined = (lock.is_some() && matches!(loaded, Loaded::Corrupt(_)))
                 .then(|| store.quarantine(self.options.clock.now()));

@@ -96,3 +96,130 @@ impl ProbeConfig {
         self.csv.calls() + self.kv.calls() + self.vector.as_ref().map_or(0, Probe::calls)
     }
 }
+
+/// A probe that also appends one line per validator call to a log file shared by
+/// processes: `<pid> <section> <value>\n`, written with `O_APPEND` in one `write`, so lines
+/// of concurrent processes never interleave.
+///
+/// Only `value` is serialised: a `LoggedProbe` has the same section key as a [`Probe`] with
+/// the same value.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedProbe {
+    /// What the validator does, as for [`Probe`].
+    pub value: String,
+    /// The section's name, written in the log.
+    #[serde(skip)]
+    pub section: &'static str,
+    /// The shared log file; `None`: log nothing.
+    #[serde(skip)]
+    pub log: Option<Arc<std::path::PathBuf>>,
+    /// Validator calls in this process, shared by clones.
+    #[serde(skip)]
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl LoggedProbe {
+    /// A probe for `section` behaving as `value` says, logging to `log`.
+    pub fn new(section: &'static str, value: &str, log: Option<Arc<std::path::PathBuf>>) -> Self {
+        LoggedProbe {
+            value: value.to_owned(),
+            section,
+            log,
+            calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A probe with the same section, log and counter, and another value.
+    pub fn with_value(&self, value: &str) -> Self {
+        LoggedProbe {
+            value: value.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// How many times the validator ran in this process.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// The logging validator: appends its line, then behaves as [`check_probe`].
+pub fn check_logged(probe: &LoggedProbe) -> Outcome {
+    probe.calls.fetch_add(1, Ordering::SeqCst);
+    if let Some(log) = &probe.log {
+        use std::io::Write;
+        let line = format!("{} {} {}\n", std::process::id(), probe.section, probe.value);
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log.as_path())
+            .and_then(|mut f| f.write(line.as_bytes()));
+        assert_eq!(
+            written.ok(),
+            Some(line.len()),
+            "the log line was not written in one write"
+        );
+    }
+    check_probe(&Probe::new(&probe.value))
+}
+
+/// The sections of [`ProbeConfig`] (same names, same keys for the same values) with
+/// validators that log every call: what the reliability tests run. Its timeouts are
+/// generous (10 s), so a loaded machine never turns a result into a timeout.
+#[derive(Debug, Clone, Serialize, StorageAvailability)]
+pub struct LoggedConfig {
+    /// Always configured.
+    #[storage(validate = check_logged)]
+    pub csv: LoggedProbe,
+    /// Configured when `Some`.
+    #[storage(validate = check_logged)]
+    pub vector: Option<LoggedProbe>,
+    /// With its own timeout.
+    #[storage(validate = check_logged, name = "key_value", timeout_ms = 10000)]
+    pub kv: LoggedProbe,
+}
+
+impl LoggedConfig {
+    /// Sections with these values (`vector: None` when `vector` is `None`), logging to `log`.
+    pub fn new(csv: &str, kv: &str, vector: Option<&str>, log: Option<&std::path::Path>) -> Self {
+        let log = log.map(|p| Arc::new(p.to_owned()));
+        LoggedConfig {
+            csv: LoggedProbe::new("csv", csv, log.clone()),
+            vector: vector.map(|v| LoggedProbe::new("vector", v, log.clone())),
+            kv: LoggedProbe::new("key_value", kv, log),
+        }
+    }
+
+    /// Validator calls in this process.
+    pub fn total_calls(&self) -> usize {
+        self.csv.calls() + self.kv.calls() + self.vector.as_ref().map_or(0, LoggedProbe::calls)
+    }
+}
+
+/// The statuses of a cache as one JSON object by section name, without `source` and
+/// `duration` (which differ between the process that validated and those that read):
+/// what several processes or threads must agree on.
+pub fn statuses_json<C: StorageAvailability>(
+    cache: &storage_availability::AvailabilityCache<C>,
+) -> serde_json::Value {
+    use storage_availability::StorageKind;
+    let mut map = serde_json::Map::new();
+    for (kind, s) in cache.statuses() {
+        let checked_at = s
+            .checked_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        map.insert(
+            kind.name().to_owned(),
+            serde_json::json!({
+                "enabled": s.enabled,
+                "validation_passed": s.validation_passed,
+                "last_error": s.last_error,
+                "warnings": s.warnings,
+                "checked_at_us": checked_at,
+            }),
+        );
+    }
+    serde_json::Value::Object(map)
+}

@@ -75,6 +75,15 @@ impl FileStore {
     }
 }
 
+/// A symlink at the cache path is ours to remove when it leads to a regular file (or
+/// nowhere), as a save would replace it; one to a directory, FIFO or device is the user's.
+fn link_is_ours(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        Ok(target) => target.is_file(),
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    }
+}
+
 /// Parses a cache file's bytes, telling a file of another version from a broken one.
 pub(super) fn parse(bytes: &[u8]) -> Loaded {
     #[derive(serde::Deserialize)]
@@ -159,7 +168,7 @@ impl CacheStore for FileStore {
 
     fn remove(&self) -> io::Result<()> {
         match std::fs::symlink_metadata(&self.path) {
-            Ok(meta) if meta.is_file() || meta.file_type().is_symlink() => {
+            Ok(meta) if meta.is_file() || (meta.is_symlink() && link_is_ours(&self.path)) => {
                 match std::fs::remove_file(&self.path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                     _ => Ok(()),
@@ -170,5 +179,27 @@ impl CacheStore for FileStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_keeps_a_symlink_to_a_device_and_removes_one_to_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        FileStore::new(&path).remove().unwrap();
+        assert_eq!(std::fs::read_link(&path).unwrap(), Path::new("/dev/zero"));
+
+        std::fs::remove_file(&path).unwrap();
+        let target = dir.path().join("target.json");
+        std::fs::write(&target, b"{}").unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        FileStore::new(&path).remove().unwrap();
+        assert!(std::fs::symlink_metadata(&path).is_err());
+        assert!(target.exists(), "the link's target was removed");
     }
 }
