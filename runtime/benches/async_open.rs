@@ -97,10 +97,19 @@ fn cold_start(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let config = Slow { csv: 1, vector: 2, kv: 3, json: 4 };
+                let config = Slow {
+                    csv: 1,
+                    vector: 2,
+                    kv: 3,
+                    json: 4,
+                };
                 let started = Instant::now();
                 let cache = runtime
-                    .block_on(AvailabilityCache::builder(config).persist(false).open_async())
+                    .block_on(
+                        AvailabilityCache::builder(config)
+                            .persist(false)
+                            .open_async(),
+                    )
                     .expect("open");
                 total += started.elapsed();
                 black_box(cache);
@@ -129,7 +138,10 @@ fn warm_start(c: &mut Criterion) {
     group.bench_function("open_async + 4 statuses", |b| {
         b.iter(|| {
             let cache = runtime
-                .block_on(AvailabilityCache::open_async(four_async(), Path::new(&async_path)))
+                .block_on(AvailabilityCache::open_async(
+                    four_async(),
+                    Path::new(&async_path),
+                ))
                 .expect("open");
             for (kind, status) in cache.statuses() {
                 black_box((kind, status));

@@ -33,12 +33,22 @@ where
         .ok()
 }
 
+/// The async paths need a tokio runtime (for `spawn_blocking` and timers): polled from
+/// another executor, they answer with a typed error instead of tokio's panic.
+fn require_runtime(operation: &'static str) -> Result<(), Error> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::NoAsyncRuntime { operation }),
+    }
+}
+
 impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     /// [`open`](AvailabilityCacheBuilder::open) for async services: async validators run
     /// concurrently on the current runtime, blocking ones on `spawn_blocking`, and file I/O
     /// and lock waits never block a runtime worker. Works for every config, including those
     /// with `#[storage(validate = path, async)]` sections.
     pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error> {
+        require_runtime("open_async")?;
         let cache = self.build()?;
         cache.refresh_async_now(false).await;
         Ok(cache)
@@ -84,6 +94,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
 
     /// [`refresh`](AvailabilityCache::refresh) for async services.
     pub async fn refresh_async(&self) -> Result<RefreshReport, Error> {
+        require_runtime("refresh_async")?;
         Ok(self.refresh_async_now(false).await)
     }
 
@@ -106,6 +117,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// # }
     /// ```
     pub async fn refresh_if_stale(&self) -> Result<RefreshReport, Error> {
+        require_runtime("refresh_if_stale")?;
         Ok(self.refresh_async_now(true).await)
     }
 

@@ -19,6 +19,13 @@ pub enum Error {
         /// What is wrong with the value.
         reason: String,
     },
+    /// `open_async` or `refresh_async` was polled outside a tokio runtime (it needs one for
+    /// `spawn_blocking` and timers).
+    #[error("{operation} must run inside a tokio runtime (with timers enabled)")]
+    NoAsyncRuntime {
+        /// The method that was called.
+        operation: &'static str,
+    },
     /// A file operation failed.
     #[error("failed to {op} {path}")]
     Io {

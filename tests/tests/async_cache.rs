@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use storage_availability::schema::CacheFile;
-use storage_availability::{
-    AvailabilityCache, CacheStore, FileStore, LockOutcome, Outcome, Source, StorageAvailability,
-};
+use storage_availability::{AvailabilityCache, FileStore, Outcome, Source, StorageAvailability};
 
 /// A section whose async validator does what `value` says and counts its calls.
 #[derive(Debug, Clone, Serialize)]
@@ -213,19 +211,21 @@ fn waiting_for_the_lock_leaves_a_current_thread_runtime_free() {
     let config_path = dir.path().join("s.yaml");
     let store = FileStore::for_config(&config_path).unwrap();
 
-    // Another holder of the cross-process lock (a separate open file description, which
-    // flock treats exactly like another process), released after 300 ms.
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let holder_store = store.clone();
-    let holder = std::thread::spawn(move || {
-        let LockOutcome::Locked(guard) = holder_store.lock(Duration::from_secs(5)) else {
-            panic!("could not take the lock");
-        };
-        locked_tx.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        drop(guard);
-    });
-    locked_rx.recv().unwrap();
+    // Another process holds the cross-process lock for 300 ms.
+    let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_availability-probe"))
+        .arg("hold-lock")
+        .arg(store.path())
+        .arg("300")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -249,7 +249,7 @@ fn waiting_for_the_lock_leaves_a_current_thread_runtime_free() {
         ticker.abort();
         cache
     });
-    holder.join().unwrap();
+    assert!(holder.wait().unwrap().success());
     // The only runtime thread kept ticking while open_async waited about 300 ms.
     let ticks = ticks.load(Ordering::SeqCst);
     assert!(ticks >= 10, "the runtime was blocked: only {ticks} ticks");
@@ -332,5 +332,29 @@ fn dropping_open_async_at_any_point_leaves_no_debris() {
     assert!(
         dropped_early >= 50,
         "too few drops to mean anything: {dropped_early}"
+    );
+}
+
+#[test]
+fn open_async_outside_a_tokio_runtime_is_a_typed_error() {
+    use std::task::{Context, Poll, Waker};
+    let dir = tempfile::tempdir().unwrap();
+    let future = AvailabilityCache::open_async(Mixed::ok(), dir.path().join("s.yaml"));
+    let mut future = std::pin::pin!(future);
+    // Poll it once with no runtime around, as another executor would.
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(storage_availability::Error::NoAsyncRuntime { operation })) => {
+            assert_eq!(operation, "open_async")
+        }
+        other => panic!(
+            "expected NoAsyncRuntime, got {:?}",
+            other.map(|r| r.map(drop))
+        ),
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "touched the disk"
     );
 }

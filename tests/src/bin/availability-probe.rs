@@ -9,6 +9,9 @@
 //!     Opens the cache at CACHE again and again, alternating two configs that differ in
 //!     every section, so that nearly all its time is spent validating and saving. Runs
 //!     until killed.
+//! availability-probe hold-lock CACHE MS
+//!     Takes the cache's cross-process lock, prints "locked", holds it MS milliseconds,
+//!     releases it and exits.
 //! ```
 //!
 //! Exit codes: 0 ok, 2 usage.
@@ -30,9 +33,10 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("open") if args.len() >= 3 => open(&args[1], &args[2], &args[3..]),
         Some("save-loop") if args.len() == 2 => save_loop(Path::new(&args[1])),
+        Some("hold-lock") if args.len() == 3 => hold_lock(Path::new(&args[1]), &args[2]),
         _ => {
             eprintln!(
-                "usage: availability-probe open CACHE LOG csv=V kv=V [vector=V]\n       availability-probe save-loop CACHE"
+                "usage: availability-probe open CACHE LOG csv=V kv=V [vector=V]\n       availability-probe save-loop CACHE\n       availability-probe hold-lock CACHE MS"
             );
             ExitCode::from(2)
         }
@@ -88,5 +92,24 @@ fn save_loop(cache: &Path) -> ExitCode {
             .expect("open never fails for valid options");
         drop(opened);
     }
+    ExitCode::SUCCESS
+}
+
+fn hold_lock(cache: &Path, ms: &str) -> ExitCode {
+    use std::io::Write;
+    use storage_availability::{CacheStore, FileStore, LockOutcome};
+    let Ok(ms) = ms.parse::<u64>() else {
+        eprintln!("MS must be a number of milliseconds");
+        return ExitCode::from(2);
+    };
+    let store = FileStore::new(cache);
+    let LockOutcome::Locked(guard) = store.lock(std::time::Duration::from_secs(10)) else {
+        eprintln!("could not take the lock of {}", cache.display());
+        return ExitCode::from(1);
+    };
+    println!("locked");
+    let _ = std::io::stdout().flush();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    drop(guard);
     ExitCode::SUCCESS
 }
