@@ -104,6 +104,15 @@ pub(crate) fn run<C: StorageAvailability>(
             }
         }
     }
+    fill_missing(results, jobs)
+}
+
+/// One result per job: a job without one (which the runners rule out) is reported as a
+/// failure rather than dropped or panicked on.
+pub(crate) fn fill_missing<K: Copy>(
+    results: Vec<Option<Finished<K>>>,
+    jobs: &[(K, Duration)],
+) -> Vec<Finished<K>> {
     results
         .into_iter()
         .zip(jobs)

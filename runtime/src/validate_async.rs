@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::section::{Outcome, StorageAvailability};
-use crate::validate::{Ending, Finished, format_duration, panic_message};
+use crate::validate::{Ending, Finished, fill_missing, format_duration, panic_message};
 
 fn timed_out(timeout: Duration) -> Outcome {
     Outcome::failed(format!(
@@ -81,18 +81,7 @@ pub(crate) async fn run<C: StorageAvailability>(
             }
         }
     }
-    results
-        .into_iter()
-        .zip(jobs)
-        .map(|(result, &(kind, _))| {
-            result.unwrap_or_else(|| Finished {
-                kind,
-                outcome: Outcome::failed("validation did not report a result"),
-                duration: Duration::ZERO,
-                ending: Ending::Completed,
-            })
-        })
-        .collect()
+    fill_missing(results, jobs)
 }
 
 async fn run_blocking<C: StorageAvailability>(
