@@ -8,11 +8,14 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
+use serde::de::IgnoredAny;
+use storage_availability::schema::CacheFile;
 use storage_availability::{
     AvailabilityCache, CacheStore, FileStore, Loaded, Source, StorageAvailability, StorageKind,
 };
@@ -217,5 +220,69 @@ fn save(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, warm, lookup, cold, one_changed, save);
+/// A cache file parsed into borrowed strings, metadata and texts skipped: the parse floor.
+#[derive(serde::Deserialize)]
+struct BorrowedFile<'a> {
+    #[serde(borrow)]
+    schema_version: &'a str,
+    #[allow(dead_code)]
+    metadata: IgnoredAny,
+    #[serde(borrow)]
+    sections: BTreeMap<&'a str, BorrowedRecord<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct BorrowedRecord<'a> {
+    section_hash: &'a str,
+    enabled: bool,
+    validation_passed: bool,
+    last_error: IgnoredAny,
+    errors: IgnoredAny,
+    warnings: IgnoredAny,
+    checked_at: &'a str,
+    duration_ms: f64,
+    consecutive_failures: u32,
+}
+
+/// Floors measured on this machine, for the ratios in BENCHMARKS.md: the least work a warm
+/// start can do with these libraries, with none of the cache's bookkeeping.
+fn floor(c: &mut Criterion) {
+    let config = Realistic::new(Duration::ZERO);
+    let (_ws, cache_path) = warmed(&config);
+    let bytes = std::fs::read(&cache_path).expect("read");
+    let mut group = c.benchmark_group("floor");
+    group.measurement_time(Duration::from_secs(3));
+    // stat + open + read, typed parse, four keys, four comparisons.
+    group.bench_function("read_parse_keys_4", |b| {
+        b.iter(|| {
+            let bytes = std::fs::read(black_box(&cache_path)).expect("read");
+            let file: CacheFile = serde_json::from_slice(&bytes).expect("parse");
+            let fresh = RealisticKind::ALL
+                .iter()
+                .filter(|&&k| {
+                    let key = config.section_key(k);
+                    file.sections
+                        .get(k.name())
+                        .is_some_and(|r| r.section_hash.as_str() == key.as_str())
+                })
+                .count();
+            assert_eq!(fresh, 4);
+            fresh
+        })
+    });
+    group.bench_function("parse_borrowed_4", |b| {
+        b.iter(|| {
+            let file: BorrowedFile<'_> = serde_json::from_slice(black_box(&bytes)).expect("parse");
+            assert_eq!(file.schema_version, "1.0");
+            file.sections.len()
+        })
+    });
+    group.bench_function("keys_without_value_4", |b| {
+        b.iter(|| black_box(&config).direct_keys())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, warm, lookup, cold, one_changed, save, floor);
 criterion_main!(benches);

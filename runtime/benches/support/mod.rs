@@ -376,3 +376,36 @@ pub(crate) fn cache_file_of<C: StorageAvailability>(cache: &AvailabilityCache<C>
         sections,
     }
 }
+
+/// SHA-256 of `prefix` then of `value` serialised straight into the hasher: what a key costs
+/// without the intermediate `serde_json::Value` (fields in declaration order, so not
+/// canonical in general; a floor, not a replacement).
+fn direct_key<T: Serialize>(prefix: &str, value: &T) -> [u8; 32] {
+    use sha2::Digest;
+    struct HashWriter(sha2::Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hasher = HashWriter(sha2::Sha256::new());
+    hasher.0.update(prefix.as_bytes());
+    serde_json::to_writer(&mut hasher, value).expect("serialise");
+    hasher.0.finalize().into()
+}
+
+impl Realistic {
+    /// The four keys' floor: each section hashed straight from serde, no `Value`, no sorting.
+    pub(crate) fn direct_keys(&self) -> [[u8; 32]; 4] {
+        [
+            direct_key("storage-availability/1|csv|1|0.1.0|", &self.csv),
+            direct_key("storage-availability/1|vector|1|0.1.0|", &self.vector),
+            direct_key("storage-availability/1|key_value|1|0.1.0|", &self.kv),
+            direct_key("storage-availability/1|json|1|0.1.0|", &self.json),
+        ]
+    }
+}
