@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use storage_availability::schema::{CacheFile, Metadata, SCHEMA_VERSION, Timestamp};
 use storage_availability::{
-    AvailabilityCache, Outcome, SectionKey, StorageAvailability, StorageKind, UnknownKind,
-    section_key,
+    AvailabilityCache, BlockingValidators, Outcome, SectionKey, StorageAvailability, StorageKind,
+    UnknownKind, section_key,
 };
 
 /// What a validator does, shared by the clones of a config: sleep this long, count the call.
@@ -284,6 +284,8 @@ impl<const N: usize> Many<N> {
     }
 }
 
+impl<const N: usize> BlockingValidators for Many<N> {}
+
 impl<const N: usize> StorageAvailability for Many<N> {
     type Kind = Section<N>;
 
@@ -341,7 +343,7 @@ impl Workspace {
 pub(crate) const LARGE_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Opens `config` for `config_path` with room for a large file.
-pub(crate) fn open_large<C: StorageAvailability>(
+pub(crate) fn open_large<C: BlockingValidators>(
     config: C,
     config_path: &Path,
 ) -> AvailabilityCache<C> {
