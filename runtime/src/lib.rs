@@ -67,5 +67,8 @@ pub use store::{FaultInjector, SaveStep};
 /// The cache file format types and their JSON Schema.
 pub use storage_availability_schema as schema;
 
+/// The JSON Schema library whose `Schema` [`AvailabilityCache::json_schema`] returns.
+pub use schemars;
+
 #[cfg(feature = "derive")]
 pub use storage_availability_macros::StorageAvailability;
