@@ -1,6 +1,8 @@
 //! One process of a simulated fleet, for the fleet tests and benchmarks:
 //!
-//! `fleet_node <cache file> <redis url | -> <log file> <host> <sleep ms> <start at, unix ms>`
+//! `fleet_node <cache file> <redis url | -> <log file> <host> <ms[:ms]> <start at, unix ms>`
+//!
+//! (`ms`: how long the validators take; `shared:host` to set them apart.)
 //!
 //! Waits until the start time (so that every process of a test starts at once), opens a
 //! [`FleetConfig`] cache (with Redis unless the URL is `-`), and prints one JSON line: the
@@ -19,15 +21,18 @@ fn main() {
         std::process::exit(2);
     };
     let log = PathBuf::from(log);
-    let sleep_ms: u64 = sleep_ms.parse().expect("sleep ms");
+    // `<ms>` for both validators, or `<shared ms>:<host ms>`.
+    let (remote_ms, local_ms) = sleep_ms.split_once(':').unwrap_or((sleep_ms, sleep_ms));
+    let remote_ms: u64 = remote_ms.parse().expect("sleep ms");
+    let local_ms: u64 = local_ms.parse().expect("sleep ms");
     let start_at: u64 = start_at.parse().expect("start ms");
     let start = SystemTime::UNIX_EPOCH + Duration::from_millis(start_at);
     if let Ok(wait) = start.duration_since(SystemTime::now()) {
         std::thread::sleep(wait);
     }
     let config = FleetConfig {
-        remote: FleetProbe::new("remote", host, Some(&log), sleep_ms),
-        local: FleetProbe::new("local", host, Some(&log), sleep_ms),
+        remote: FleetProbe::new("remote", host, Some(&log), remote_ms),
+        local: FleetProbe::new("local", host, Some(&log), local_ms),
     };
     let began = Instant::now();
     let mut builder = AvailabilityCache::builder(config).cache_path(cache);
