@@ -180,7 +180,8 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             }
         }
 
-        // 3. Validate.
+        // 3. Fleet store (`shared/`), then validate.
+        let fleet = self.fleet_claim_async(&mut plan).await;
         let stale = stale_sections::<C>(&plan);
         let jobs = self.jobs(&stale);
         let finished = if jobs.is_empty() {
@@ -189,6 +190,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             validate_async::run(&self.config, &jobs, self.options.max_parallel).await
         };
         self.apply(&mut plan, finished, &loaded, &run, &stale, started);
+        self.fleet_publish_async(fleet, &mut plan).await;
 
         // 4. Save, holding the lock until the save is done even if this future is dropped.
         let saved = match &self.store {

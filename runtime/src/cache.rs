@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::fingerprint::SectionKey;
 use crate::gate::Gate;
 use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
+use crate::shared::{FleetCounters, FleetOptions};
 use crate::store::StoreLock;
 use crate::store::path::{cache_path_for_config, cache_path_for_type};
 use crate::store::{CacheStore, FileStore, Loaded, LockOutcome};
@@ -71,7 +72,7 @@ const SAVE_ATTEMPTS: u32 = 3;
 pub struct AvailabilityCache<C: StorageAvailability> {
     pub(crate) config: Arc<C>,
     pub(crate) options: Options,
-    keys: Vec<SectionKey>,
+    pub(crate) keys: Vec<SectionKey>,
     pub(crate) store: Option<Arc<dyn CacheStore>>,
     pub(crate) config_path: Option<PathBuf>,
     /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
@@ -80,8 +81,10 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     gate: Gate,
     /// Flags between refreshes; locked only briefly, never across validation.
     state: Mutex<RefreshState>,
-    stats: Counters,
+    pub(crate) stats: Counters,
     warned_save: AtomicBool,
+    /// The fleet store of `scope = "shared"` sections, if any (see `shared/`).
+    pub(crate) fleet: FleetOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -199,10 +202,24 @@ pub struct Stats {
     pub temp_files_swept: u64,
     /// Refreshes run (including the one in `open`).
     pub refreshes: u64,
+    /// Shared sections answered from a fresh record in the fleet store (Redis).
+    pub shared_hits: u64,
+    /// Records written to the fleet store.
+    pub shared_publishes: u64,
+    /// Fleet store records ignored (unparsable, another schema or another hash); each is
+    /// overwritten by this host's validation.
+    pub shared_ignored: u64,
+    /// Refreshes in which the fleet store failed (unreachable, slow, bad reply): the rest of
+    /// that refresh worked locally.
+    pub shared_errors: u64,
+    /// Shared sections that waited for another host holding the validation lease.
+    pub lease_waits: u64,
+    /// Waits that ran past their bound: the section was validated here, without the lease.
+    pub lease_timeouts: u64,
 }
 
 #[derive(Debug, Default)]
-struct Counters {
+pub(crate) struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
     validations: AtomicU64,
@@ -215,9 +232,10 @@ struct Counters {
     lock_timeouts: AtomicU64,
     temp_files_swept: AtomicU64,
     refreshes: AtomicU64,
+    pub(crate) fleet: FleetCounters,
 }
 
-fn bump(counter: &AtomicU64, by: u64) {
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
@@ -253,6 +271,7 @@ pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
     persist: bool,
     options: Options,
     invalid: Option<Error>,
+    pub(crate) fleet: FleetOptions,
 }
 
 impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
@@ -264,6 +283,7 @@ impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
             .field("store", &self.store)
             .field("persist", &self.persist)
             .field("options", &self.options)
+            .field("fleet", &self.fleet)
             .finish_non_exhaustive()
     }
 }
@@ -286,10 +306,11 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
                 clock: Arc::new(SystemClock),
             },
             invalid: None,
+            fleet: FleetOptions::default(),
         }
     }
 
-    fn reject(mut self, option: &'static str, reason: &str) -> Self {
+    pub(crate) fn reject(mut self, option: &'static str, reason: &str) -> Self {
         if self.invalid.is_none() {
             self.invalid = Some(Error::InvalidOption {
                 option,
@@ -409,12 +430,9 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         let config_path = self
             .config_path
             .map(|p| std::path::absolute(&p).unwrap_or(p));
-        Ok(AvailabilityCache::new(
-            self.config,
-            self.options,
-            store,
-            config_path,
-        ))
+        let mut cache = AvailabilityCache::new(self.config, self.options, store, config_path);
+        cache.fleet = self.fleet;
+        Ok(cache)
     }
 }
 
@@ -483,6 +501,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             options,
             stats: Counters::default(),
             warned_save: AtomicBool::new(false),
+            fleet: FleetOptions::default(),
         }
     }
 
@@ -559,6 +578,12 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             lock_timeouts: get(&c.lock_timeouts),
             temp_files_swept: get(&c.temp_files_swept),
             refreshes: get(&c.refreshes),
+            shared_hits: get(&c.fleet.hits),
+            shared_publishes: get(&c.fleet.publishes),
+            shared_ignored: get(&c.fleet.ignored),
+            shared_errors: get(&c.fleet.errors),
+            lease_waits: get(&c.fleet.lease_waits),
+            lease_timeouts: get(&c.fleet.lease_timeouts),
         }
     }
 
@@ -614,7 +639,21 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         record: &SectionRecord,
         now: SystemTime,
     ) -> Result<(), Stale> {
-        if record.section_hash.as_str() != self.keys[index].as_str() {
+        self.options
+            .freshness(self.keys[index].as_str(), record, now)
+    }
+}
+
+impl Options {
+    /// Is `record` a fresh answer, at `now`, for the section whose current key is `key`?
+    /// The rules of the file, also applied to records of the fleet store.
+    pub(crate) fn freshness(
+        &self,
+        key: &str,
+        record: &SectionRecord,
+        now: SystemTime,
+    ) -> Result<(), Stale> {
+        if record.section_hash.as_str() != key {
             return Err(Stale::Changed);
         }
         let checked_at = record.checked_at.0;
@@ -624,7 +663,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             Err(_) => Duration::ZERO,
         };
         if record.validation_passed {
-            match self.options.max_age {
+            match self.max_age {
                 Some(max_age) if age >= max_age => Err(Stale::Expired),
                 _ => Ok(()),
             }
@@ -636,14 +675,25 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 
     /// `retry_failed_after * 2^(failures - 1)`, capped at one hour.
-    fn backoff(&self, consecutive_failures: u32) -> Duration {
+    pub(crate) fn backoff(&self, consecutive_failures: u32) -> Duration {
         let doublings = consecutive_failures.saturating_sub(1).min(32);
-        self.options
-            .retry_failed_after
+        self.retry_failed_after
             .saturating_mul(1u32 << doublings.min(31))
-            .min(MAX_BACKOFF.max(self.options.retry_failed_after))
+            .min(MAX_BACKOFF.max(self.retry_failed_after))
     }
 
+    /// How long a positive result is reused (`None`: until the section changes).
+    pub(crate) fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    /// The timeout of a validator without its own `timeout_ms`.
+    pub(crate) fn validation_timeout(&self) -> Duration {
+        self.validation_timeout
+    }
+}
+
+impl<C: StorageAvailability> AvailabilityCache<C> {
     /// Chooses, for each section, a fresh record to reuse or the reason to validate it.
     pub(crate) fn plan(
         &self,
@@ -757,6 +807,8 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 .then(|| store.quarantine(self.options.clock.now()));
             may_save &= self.recover(store, &loaded, quarantined);
         }
+        // Fleet store (`shared/`): stale shared sections from Redis, or leased to validate.
+        let fleet = self.fleet_claim(&mut plan);
         let stale = stale_sections::<C>(&plan);
         let jobs = self.jobs(&stale);
         let finished = if jobs.is_empty() {
@@ -765,6 +817,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             validate::run(&self.config, &jobs, self.options.max_parallel)
         };
         self.apply(&mut plan, finished, &loaded, &run, &stale, started);
+        self.fleet_publish(fleet, &mut plan);
         let saved = match self.store.as_deref() {
             Some(store) if may_save => {
                 let mut file = self.file_from(&plan);

@@ -43,6 +43,7 @@ mod error;
 mod fingerprint;
 mod gate;
 mod section;
+mod shared;
 mod store;
 mod validate;
 #[cfg(feature = "tokio")]
@@ -60,6 +61,9 @@ pub use section::{
     Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
     UnknownKind, ValidationFuture,
 };
+#[cfg(feature = "redis")]
+pub use shared::RedisStore;
+pub use shared::{DEFAULT_NAMESPACE, SharedError, SharedStore};
 pub use store::{CacheStore, FileStore, Loaded, LockOutcome, StoreLock};
 #[doc(hidden)]
 pub use store::{FaultInjector, SaveStep};

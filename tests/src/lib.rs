@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 use storage_availability::{Outcome, StorageAvailability};
 
+pub mod fleet;
+
 /// A section whose validator does what `value` says and counts its calls.
 ///
 /// `value` is `"ok..."` (passes), `"warn:<text>"` (passes with a warning), `"fail:<text>"`

@@ -1,0 +1,228 @@
+//! Fleet helpers: a config with a shared and a host-scoped section whose validators log
+//! every call to a file shared by the processes of a test, and a `redis-server` per test.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use storage_availability::{Outcome, StorageAvailability};
+
+/// A section whose validator appends `start <target> <host> <pid>` to `log` (if set),
+/// sleeps `sleep_ms`, and fails when `target` starts with `fail`. Only `target` is hashed.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetProbe {
+    /// The section's content: the same on every host for a shared section.
+    pub target: String,
+    /// Where validator calls are appended (shared by every process of a test).
+    #[serde(skip)]
+    pub log: Option<PathBuf>,
+    /// The simulated host's name, written to the log.
+    #[serde(skip)]
+    pub host: String,
+    /// How long the validator takes.
+    #[serde(skip)]
+    pub sleep_ms: u64,
+    /// Validator calls in this process.
+    #[serde(skip)]
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl FleetProbe {
+    /// A probe of `target` on `host`, logging to `log`.
+    pub fn new(target: &str, host: &str, log: Option<&Path>, sleep_ms: u64) -> Self {
+        FleetProbe {
+            target: target.to_owned(),
+            log: log.map(Path::to_owned),
+            host: host.to_owned(),
+            sleep_ms,
+            calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Validator calls in this process.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// The probe validator.
+pub fn check_fleet_probe(probe: &FleetProbe) -> Outcome {
+    probe.calls.fetch_add(1, Ordering::SeqCst);
+    if let Some(log) = &probe.log {
+        let line = format!(
+            "start {} {} {}\n",
+            probe.target,
+            probe.host,
+            std::process::id()
+        );
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the validator log");
+        // One write of one short line with O_APPEND: lines of processes never interleave.
+        file.write_all(line.as_bytes())
+            .expect("append to the validator log");
+    }
+    std::thread::sleep(Duration::from_millis(probe.sleep_ms));
+    if probe.target.starts_with("fail") {
+        Outcome::failed(format!("{} is down", probe.target))
+    } else {
+        Outcome::ok()
+    }
+}
+
+/// A remote service seen the same from every host, and a local directory.
+#[derive(Debug, Clone, Serialize, StorageAvailability)]
+pub struct FleetConfig {
+    /// Shared through the fleet store.
+    #[storage(validate = check_fleet_probe, scope = "shared", timeout_ms = 2000)]
+    pub remote: FleetProbe,
+    /// Validated by each host.
+    #[storage(validate = check_fleet_probe)]
+    pub local: FleetProbe,
+}
+
+/// The validator calls logged in `log`, as `(target, host)` pairs.
+pub fn logged_calls(log: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            (parts.next() == Some("start")).then(|| {
+                let target = parts.next().unwrap_or_default().to_owned();
+                let host = parts.next().unwrap_or_default().to_owned();
+                (target, host)
+            })
+        })
+        .collect()
+}
+
+/// A `redis-server` of one test on 127.0.0.1, killed when dropped.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port, without persistence.
+    ///
+    /// Panics with instructions when `redis-server` is not installed.
+    pub fn start(extra: &[&str]) -> Self {
+        let port = free_port();
+        let mut server = RedisServer {
+            child: None,
+            port,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        server.restart();
+        server
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>/`, with `userinfo@` if given.
+    pub fn url(&self, userinfo: Option<&str>) -> String {
+        match userinfo {
+            Some(u) => format!("redis://{u}@127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
+    }
+
+    /// The server's process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`kill`](Self::kill)).
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(std::env::temp_dir())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command.spawn().unwrap_or_else(|error| {
+            panic!(
+                "cannot start redis-server ({error}); the fleet tests need it: \
+                 `apt-get install redis-server` (.ci/run installs it)"
+            )
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.answers_ping() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGSTOP (`stop = true`) or SIGCONT: a server that accepts connections and
+    /// never answers.
+    pub fn pause(&self, stop: bool) {
+        let pid = self.pid().expect("the server is running");
+        let signal = if stop { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut reply = [0u8; 64];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read(&mut reply).is_ok_and(|n| {
+                reply[..n].starts_with(b"+PONG") || reply[..n].starts_with(b"-NOAUTH")
+            })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A paused server would not die of SIGKILL any later, but be sure it runs.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        self.kill();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free port")
+}
