@@ -225,3 +225,21 @@ pub fn statuses_json<C: StorageAvailability>(
     }
     serde_json::Value::Object(map)
 }
+
+/// The names of the temp files of interrupted saves (`.<name>.tmp-*`) in `dir`.
+///
+/// # Panics
+///
+/// If `dir` cannot be listed (a test helper).
+pub fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("list the directory")
+        .map(|e| {
+            e.expect("read a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.contains(".tmp-"))
+        .collect()
+}

@@ -1,10 +1,10 @@
 //! `open_async` and async validators (issue 8): mixed configs, concurrency, timeouts that
 //! cancel, panics, lock waits that leave the runtime free, and cancellation safety.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+use storage_availability_tests::temp_files;
 
 use serde::Serialize;
 use storage_availability::schema::CacheFile;
@@ -255,14 +255,6 @@ fn waiting_for_the_lock_leaves_a_current_thread_runtime_free() {
     assert!(ticks >= 10, "the runtime was blocked: only {ticks} ticks");
     assert_eq!(cache.stats().saves, 1, "the lock was waited for, then used");
     assert_eq!(config.calls(), 3);
-}
-
-fn temp_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
-        .collect()
 }
 
 #[test]

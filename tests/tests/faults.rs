@@ -8,6 +8,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use storage_availability_tests::temp_files;
 
 use storage_availability::schema::CacheFile;
 use storage_availability::{
@@ -59,14 +60,6 @@ impl FaultInjector for Faults {
     fn fail_write_after(&self) -> Option<usize> {
         *self.write_after.lock().unwrap()
     }
-}
-
-fn temp_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
-        .collect()
 }
 
 fn open_with(
