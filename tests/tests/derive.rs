@@ -271,3 +271,75 @@ fn kind_name_can_be_set_and_defaults_apply() {
     assert_eq!(Plain::version(Section::S3Bucket), 1);
     assert_eq!(Plain::scope(Section::S3Bucket), Scope::Host);
 }
+
+/// Validators may take what the field type borrows as: `&str` for `String`, `&Path` for
+/// `PathBuf`, `&[T]` for `Vec<T>` (no `&String` for clippy to flag), and async ones too.
+mod borrowed_arguments {
+    use std::path::{Path, PathBuf};
+    use storage_availability::{Outcome, StorageAvailability};
+
+    fn check_name(name: &str) -> Result<(), String> {
+        if name.is_empty() {
+            Err("empty name".into())
+        } else {
+            Ok(())
+        }
+    }
+    fn check_dir(dir: &Path) -> Outcome {
+        if dir.is_absolute() {
+            Outcome::ok()
+        } else {
+            Outcome::failed("relative")
+        }
+    }
+    fn check_bytes(bytes: &[u8]) -> Outcome {
+        if bytes.len() == 2 {
+            Outcome::ok()
+        } else {
+            Outcome::failed("length")
+        }
+    }
+    async fn ping(addr: &str) -> Result<(), String> {
+        if addr.contains(':') {
+            Ok(())
+        } else {
+            Err("no port".into())
+        }
+    }
+
+    #[derive(serde::Serialize, StorageAvailability)]
+    struct Borrowing {
+        #[storage(validate = check_name)]
+        name: String,
+        #[storage(validate = check_dir)]
+        dir: Option<PathBuf>,
+        #[storage(validate = check_bytes)]
+        bytes: Vec<u8>,
+        #[storage(validate = ping, async)]
+        kv: String,
+    }
+
+    #[test]
+    fn borrowed_argument_types_are_accepted() {
+        let config = Borrowing {
+            name: String::new(),
+            dir: Some(PathBuf::from("relative")),
+            bytes: vec![1, 2],
+            kv: "localhost".into(),
+        };
+        assert_eq!(
+            config.validate(BorrowingKind::Name).last_error(),
+            Some("empty name")
+        );
+        assert_eq!(
+            config.validate(BorrowingKind::Dir).last_error(),
+            Some("relative")
+        );
+        assert!(config.validate(BorrowingKind::Bytes).is_ok());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(config.validate_async(BorrowingKind::Kv).unwrap());
+        assert_eq!(outcome.last_error(), Some("no port"));
+    }
+}
