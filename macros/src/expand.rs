@@ -104,12 +104,14 @@ fn expand(config: &Config<'_>) -> TokenStream {
             // Validated by `validate_async`; the blocking entry points need
             // `BlockingValidators`, which a config with an async validator lacks.
             Some(_) if s.section.attrs.is_async => quote!(#private::async_only(#name)),
-            // At the validator path's span: a wrong argument or return type is reported on
-            // `validate = path`, not on the derive. The section type is inferred from
-            // `__value` rather than named, so no error points at the field's type instead.
-            Some(path) => quote_spanned! {path.span()=>
-                ::storage_availability::__private::run_validator(#path, __value)
-            },
+            Some(path) => {
+                let inner = s.section.option_inner.unwrap_or(s.section.ty());
+                // At the validator path's span: a wrong argument or return type is
+                // reported on `validate = path`, not on the derive.
+                quote_spanned! {path.span()=>
+                    ::storage_availability::__private::run_validator::<#inner, _>(#path, __value)
+                }
+            }
             // Unreachable: a missing `validate` is an error, and errors take the fallback.
             None => quote!(::core::unreachable!()),
         };
@@ -153,11 +155,12 @@ fn expand(config: &Config<'_>) -> TokenStream {
         let arms = secs.iter().filter(|s| s.section.attrs.is_async).map(|s| {
             let variant = s.variant;
             let member = s.section.member;
+            let inner = s.section.option_inner.unwrap_or(s.section.ty());
             let call = match &s.section.attrs.validate {
                 // At the validator path's span, as for blocking validators: a blocking fn
                 // marked `async`, or a wrong argument type, is reported there.
                 Some(path) => quote_spanned! {path.span()=>
-                    #private::run_async_validator(#path, __value)
+                    #private::run_async_validator::<#inner, _, _>(#path, __value)
                 },
                 None => quote!(::core::unreachable!()),
             };

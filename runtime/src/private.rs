@@ -5,20 +5,16 @@ pub use crate::section::{
     BlockingValidators, Outcome, Scope, StorageAvailability, StorageKind, UnknownKind,
     ValidationFuture,
 };
-use core::borrow::Borrow;
 pub use core::time::Duration;
 
 /// Calls a user validator. The derive emits this call at the span of the user's
 /// `validate = path`, so a wrong argument or return type is reported there.
-///
-/// The validator takes `&U` for any `U` the field type borrows as (`T: Borrow<U>`): `&T`
-/// itself, or `&str` for a `String`, `&Path` for a `PathBuf`, `&[E]` for a `Vec<E>`.
 #[inline]
-pub fn run_validator<T: ?Sized + Borrow<U>, U: ?Sized, R: Into<Outcome>>(
-    validator: impl FnOnce(&U) -> R,
+pub fn run_validator<T: ?Sized, R: Into<Outcome>>(
+    validator: impl FnOnce(&T) -> R,
     value: &T,
 ) -> Outcome {
-    validator(value.borrow()).into()
+    validator(value).into()
 }
 
 /// Fails to compile, at the field type's span, when a section type is not `Serialize`.
@@ -37,15 +33,15 @@ pub use serde::Serialize;
 /// `validate = path`: a blocking fn marked `async` ("is not a future") or a wrong argument
 /// type is reported there.
 #[inline]
-pub fn run_async_validator<'a, T: ?Sized + Borrow<U>, U: ?Sized + 'a, F, R>(
-    validator: impl FnOnce(&'a U) -> F,
+pub fn run_async_validator<'a, T: ?Sized, F, R>(
+    validator: impl FnOnce(&'a T) -> F,
     value: &'a T,
 ) -> ValidationFuture<'a>
 where
     F: core::future::Future<Output = R> + Send + 'a,
     R: Into<Outcome>,
 {
-    let future = validator(value.borrow());
+    let future = validator(value);
     Box::pin(async move { future.await.into() })
 }
 
