@@ -676,9 +676,9 @@ impl Options {
 
     /// `retry_failed_after * 2^(failures - 1)`, capped at one hour.
     pub(crate) fn backoff(&self, consecutive_failures: u32) -> Duration {
-        let doublings = consecutive_failures.saturating_sub(1).min(32);
+        let doublings = consecutive_failures.saturating_sub(1).min(31);
         self.retry_failed_after
-            .saturating_mul(1u32 << doublings.min(31))
+            .saturating_mul(1u32 << doublings)
             .min(MAX_BACKOFF.max(self.retry_failed_after))
     }
 
@@ -996,9 +996,14 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             }
             None => {}
         }
+        // By index, so that finishing stays linear in the number of sections.
+        let mut was_validated = vec![false; plan.len()];
+        for &(kind, _) in stale {
+            was_validated[kind.index()] = true;
+        }
         let mut entries = Vec::with_capacity(plan.len());
         for (&kind, planned) in C::Kind::ALL.iter().zip(plan) {
-            let validated = stale.iter().any(|&(k, _)| k == kind);
+            let validated = was_validated[kind.index()];
             if validated && run.forced[kind.index()] {
                 state.forced[kind.index()] = false;
             }
