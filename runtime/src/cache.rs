@@ -707,12 +707,6 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             .map(|&kind| {
                 let index = kind.index();
                 let name = kind.name();
-                if !self.config.is_configured(kind) {
-                    return Ok((self.unconfigured_record(index, now), Source::Unconfigured));
-                }
-                if forced[index] {
-                    return Err(Stale::Invalidated);
-                }
                 let key = self.keys[index].as_str();
                 let entry = &current.entries[index];
                 let file_record = file.and_then(|f| f.sections.get(name));
@@ -732,6 +726,18 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     }),
                     (f, m) => f.or(m),
                 };
+                if !self.config.is_configured(kind) {
+                    // Never validated; an existing record is kept as it is, so a save does not
+                    // rewrite it.
+                    let record = match candidate {
+                        Some((record, _)) => record.clone(),
+                        None => self.unconfigured_record(index, now),
+                    };
+                    return Ok((record, Source::Unconfigured));
+                }
+                if forced[index] {
+                    return Err(Stale::Invalidated);
+                }
                 let Some((record, source)) = candidate else {
                     return Err(if file_record.is_some() {
                         Stale::Changed
@@ -753,7 +759,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             last_error: None,
             errors: Vec::new(),
             warnings: Vec::new(),
-            checked_at: Timestamp(now),
+            checked_at: Timestamp(truncate_to_micros(now)),
             duration_ms: 0.0,
             consecutive_failures: 0,
         }

@@ -140,6 +140,30 @@ fn changing_one_section_revalidates_exactly_that_one_and_keeps_the_others_record
 }
 
 #[test]
+fn a_save_keeps_the_record_of_an_unconfigured_section_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let config = ProbeConfig {
+        vector: None,
+        ..ProbeConfig::ok()
+    };
+    let cache = open_at(config.clone(), dir.path(), &clock);
+    let path = cache.path().unwrap().to_owned();
+    let before = read_file(&path);
+
+    clock.advance(Duration::from_secs(5));
+    let changed = ProbeConfig {
+        csv: config.csv.with_value("ok, elsewhere"),
+        ..config.clone()
+    };
+    open_at(changed, dir.path(), &clock);
+    let after = read_file(&path);
+    assert_ne!(after.sections["csv"], before.sections["csv"]);
+    assert_eq!(after.sections["vector"], before.sections["vector"]);
+    assert_eq!(after.sections["key_value"], before.sections["key_value"]);
+}
+
+#[test]
 fn fields_outside_sections_do_not_invalidate() {
     let dir = tempfile::tempdir().unwrap();
     let config = ProbeConfig::ok();
