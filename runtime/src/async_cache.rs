@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::cache::{
     AvailabilityCache, AvailabilityCacheBuilder, RefreshReport, config_mtime, file_of,
-    save_with_retries, stale_sections,
+    save_with_retries,
 };
 use crate::error::Error;
 use crate::section::StorageAvailability;
@@ -180,17 +180,23 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             }
         }
 
-        // 3. Fleet store (`shared/`), then validate.
-        let fleet = self.fleet_claim_async(&mut plan).await;
-        let stale = stale_sections::<C>(&plan);
-        let jobs = self.jobs(&stale);
-        let finished = if jobs.is_empty() {
-            Vec::new()
-        } else {
-            validate_async::run(&self.config, &jobs, self.options.max_parallel).await
-        };
-        self.apply(&mut plan, finished, &loaded, &run, &stale, started);
-        self.fleet_publish_async(fleet, &mut plan).await;
+        // 3. Fleet store (`shared/`), then validate: in rounds, what this host must validate
+        //    first, then what other hosts' leases leave.
+        let mut fleet = self.fleet_claim_async(&mut plan).await;
+        let mut stale = Vec::new();
+        loop {
+            let round = self.fleet_ready(fleet.as_ref(), &plan);
+            if !round.is_empty() {
+                let jobs = self.jobs(&round);
+                let finished =
+                    validate_async::run(&self.config, &jobs, self.options.max_parallel).await;
+                self.apply(&mut plan, finished, &loaded, &run, &round, started);
+                stale.extend(round);
+            }
+            if !self.fleet_settle_async(&mut fleet, &mut plan).await {
+                break;
+            }
+        }
 
         // 4. Save, holding the lock until the save is done even if this future is dropped.
         let saved = match &self.store {

@@ -209,6 +209,10 @@ pub struct Stats {
     /// Fleet store records ignored (unparsable, another schema or another hash); each is
     /// overwritten by this host's validation.
     pub shared_ignored: u64,
+    /// Fleet store records ignored because they were unsigned or mis-signed while the cache
+    /// has a [`shared_secret`](AvailabilityCacheBuilder::shared_secret) (also counted in
+    /// `shared_ignored`); each is overwritten by this host's validation.
+    pub shared_unsigned: u64,
     /// Refreshes in which the fleet store failed (unreachable, slow, bad reply): the rest of
     /// that refresh worked locally.
     pub shared_errors: u64,
@@ -581,6 +585,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             shared_hits: get(&c.fleet.hits),
             shared_publishes: get(&c.fleet.publishes),
             shared_ignored: get(&c.fleet.ignored),
+            shared_unsigned: get(&c.fleet.unsigned),
             shared_errors: get(&c.fleet.errors),
             lease_waits: get(&c.fleet.lease_waits),
             lease_timeouts: get(&c.fleet.lease_timeouts),
@@ -814,16 +819,21 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             may_save &= self.recover(store, &loaded, quarantined);
         }
         // Fleet store (`shared/`): stale shared sections from Redis, or leased to validate.
-        let fleet = self.fleet_claim(&mut plan);
-        let stale = stale_sections::<C>(&plan);
-        let jobs = self.jobs(&stale);
-        let finished = if jobs.is_empty() {
-            Vec::new()
-        } else {
-            validate::run(&self.config, &jobs, self.options.max_parallel)
-        };
-        self.apply(&mut plan, finished, &loaded, &run, &stale, started);
-        self.fleet_publish(fleet, &mut plan);
+        // Rounds: what this host must validate first, then what other hosts' leases leave.
+        let mut fleet = self.fleet_claim(&mut plan);
+        let mut stale = Vec::new();
+        loop {
+            let round = self.fleet_ready(fleet.as_ref(), &plan);
+            if !round.is_empty() {
+                let jobs = self.jobs(&round);
+                let finished = validate::run(&self.config, &jobs, self.options.max_parallel);
+                self.apply(&mut plan, finished, &loaded, &run, &round, started);
+                stale.extend(round);
+            }
+            if !self.fleet_settle(&mut fleet, &mut plan) {
+                break;
+            }
+        }
         let saved = match self.store.as_deref() {
             Some(store) if may_save => {
                 let mut file = self.file_from(&plan);

@@ -1,16 +1,27 @@
-//! The fleet lookup of one refresh, between the locked re-read of the file and validation.
+//! The fleet lookup of one refresh, between the locked re-read of the file and the save.
 //!
 //! For each stale `scope = "shared"` section (stale in the local file, so a warm start never
-//! gets here): read the store's record for the same section hash; fresh by the file's rules ->
-//! use it. Otherwise take the section's fleet-wide lease (`SET NX PX`, a random token),
-//! read again (the holder before us may have just published), and validate here; the
-//! result is published with a TTL and the lease released by compare-and-delete. A host that
-//! finds the lease taken polls with jitter for the record, taking the lease itself if it
-//! vanishes (its holder died), and past a bound validates without it.
+//! gets here): read the store's record for the same section hash; fresh by the file's rules
+//! (and, with a shared secret, correctly signed) -> use it. Otherwise try the section's
+//! fleet-wide lease once (`SET NX PX`, a random token): won -> read again (the holder
+//! before us may have just published), then validate here; taken -> another host is
+//! validating it.
+//!
+//! The lease rule: a host validates every section whose lease it holds, and its host-scoped
+//! sections, *before* it waits for any lease held by another host. So the refresh runs in
+//! rounds: [`claim`](FleetRequest::claim) makes one pass without waiting; the sections
+//! leased elsewhere are [`deferred`](FleetClaim::is_deferred) while the rest is validated;
+//! [`settle`](FleetClaim::settle) then publishes those results, releases the leases, and
+//! only then polls (with jitter) for the deferred sections' records. A deferred section
+//! whose lease vanished (its holder died) is taken over, and past a bound one is validated
+//! without the lease; either ends the wait so that it is validated at once, in the next
+//! round, and the rest is waited for afterwards. Two hosts that each win one of two
+//! sections therefore never wait for each other: each validates its own, publishes, and
+//! finds the other's record.
 //!
 //! The first store error ends the store's part of the refresh: everything left is local.
-//! `claim` and `publish` block (network round trips, polling sleeps): the blocking refresh
-//! calls them on its own thread, `open_async` on `spawn_blocking`.
+//! The IO halves block (network round trips, polling sleeps): the blocking refresh runs them
+//! on its own thread, `open_async` on `spawn_blocking`.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -18,10 +29,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use storage_availability_schema::{SCHEMA_VERSION, SectionRecord, is_compatible};
+use storage_availability_schema::{SCHEMA_VERSION, SectionRecord, Timestamp, is_compatible};
 
-use super::{SharedError, SharedRecord, SharedStore};
-use crate::cache::{AvailabilityCache, Options, Planned, Stale, bump};
+use super::{SharedError, SharedRecord, SharedSecret, SharedStore};
+use crate::cache::{AvailabilityCache, Options, Planned, Stale, bump, stale_sections};
 use crate::section::{Scope, Source, StorageAvailability, StorageKind};
 
 const TARGET: &str = "storage_availability";
@@ -53,6 +64,7 @@ struct Wanted {
 pub(crate) struct FleetRequest {
     store: Arc<dyn SharedStore>,
     options: Options,
+    secret: Option<SharedSecret>,
     wanted: Vec<Wanted>,
 }
 
@@ -71,23 +83,33 @@ struct Counts {
     hits: u64,
     publishes: u64,
     ignored: u64,
+    unsigned: u64,
     lease_waits: u64,
     lease_timeouts: u64,
 }
 
-/// What the store settled for one refresh, carried from the lookup to the publication.
+/// What the store settled so far in one refresh, carried across its rounds.
 pub(crate) struct FleetClaim {
     store: Arc<dyn SharedStore>,
     options: Options,
+    secret: Option<SharedSecret>,
+    token: String,
+    /// Fresh records of other hosts, to merge into the plan.
     hits: Vec<(usize, SectionRecord)>,
+    /// Sections to validate here and then publish.
     publish: Vec<Publish>,
     /// Ready to send: key, value, TTL.
     outgoing: Vec<(String, Vec<u8>, Duration)>,
-    /// Held leases: key, token.
-    leases: Vec<(String, String)>,
+    /// Held leases: key.
+    leases: Vec<String>,
+    /// Sections leased by other hosts: not validated until their holder's record arrives,
+    /// the lease vanishes or the wait runs out.
+    waiting: Vec<Waiting>,
     /// The first store error of this refresh: the store is skipped from then on.
     failed: Option<SharedError>,
     reported: bool,
+    /// One warning per refresh about an unsigned or mis-signed record.
+    warned_unsigned: bool,
     counts: Counts,
 }
 
@@ -100,14 +122,20 @@ enum Found {
     },
     /// Unparsable, another schema or another hash: ignored, and overwritten by this host.
     Ignored(String),
+    /// Without a valid signature while this host has a shared secret: ignored, and
+    /// overwritten by this host.
+    Unsigned(&'static str),
 }
 
 /// A section waiting for another host's lease.
 struct Waiting {
     wanted: Wanted,
-    deadline: Option<Instant>,
+    /// Past it, validated here without the lease.
+    deadline: Instant,
     previous_failures: u32,
     ignored: bool,
+    /// Counted in `lease_waits` (at the first poll that had to sleep).
+    counted: bool,
 }
 
 impl<C: StorageAvailability> AvailabilityCache<C> {
@@ -142,13 +170,15 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         (!wanted.is_empty()).then(|| FleetRequest {
             store: Arc::clone(store),
             options: self.options.clone(),
+            secret: self.fleet.secret.clone(),
             wanted,
         })
     }
 
-    /// Settles the stale shared sections of `plan` through the store: fresh records of
-    /// other hosts go into `plan` (as [`Source::Shared`]); the rest are left stale, to
-    /// validate, most under a lease this host now holds. Blocking.
+    /// Settles what it can of the stale shared sections of `plan` without waiting: fresh
+    /// records of other hosts go into `plan` (as [`Source::Shared`]); the sections whose
+    /// lease this host won stay stale, to validate now; those leased by another host are
+    /// deferred (see [`fleet_ready`](Self::fleet_ready)). Blocking (round trips only).
     pub(crate) fn fleet_claim(&self, plan: &mut [Planned]) -> Option<FleetClaim> {
         let claim = self.fleet_request(plan)?.claim();
         Some(self.fleet_merge(claim, plan))
@@ -164,35 +194,74 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         Some(self.fleet_merge(claim, plan))
     }
 
-    /// Publishes the results validated here (after `apply`, before the save) and releases
-    /// the leases. Blocking.
-    pub(crate) fn fleet_publish(&self, claim: Option<FleetClaim>, plan: &mut [Planned]) {
-        let Some(mut claim) = claim else { return };
-        claim.prepare(plan);
-        claim.send();
-        self.fleet_count(&mut claim);
+    /// The stale sections of `plan` to validate in this round: every stale section except
+    /// those whose lease another host holds (their answers are waited for after this
+    /// host's own validations).
+    pub(crate) fn fleet_ready(
+        &self,
+        fleet: Option<&FleetClaim>,
+        plan: &[Planned],
+    ) -> Vec<(C::Kind, Stale)> {
+        let mut stale = stale_sections::<C>(plan);
+        if let Some(claim) = fleet {
+            stale.retain(|(kind, _)| !claim.is_deferred(kind.index()));
+        }
+        stale
     }
 
-    /// [`fleet_publish`](Self::fleet_publish) with the round trips on a blocking thread.
-    #[cfg(feature = "tokio")]
-    pub(crate) async fn fleet_publish_async(
+    /// After a round of validation (after `apply`): publishes its results, releases the
+    /// leases, then waits for the sections leased by other hosts, merging their records
+    /// into `plan`. `true` when sections are left to validate here (a vanished lease taken
+    /// over, a wait past its bound, a store failure): run another round, then call this
+    /// again. Blocking.
+    pub(crate) fn fleet_settle(
         &self,
-        claim: Option<FleetClaim>,
+        fleet: &mut Option<FleetClaim>,
         plan: &mut [Planned],
-    ) {
-        let Some(mut claim) = claim else { return };
+    ) -> bool {
+        let Some(claim) = fleet.as_mut() else {
+            return false;
+        };
         claim.prepare(plan);
-        let sent = tokio::task::spawn_blocking(move || {
-            claim.send();
-            claim
+        let more = claim.settle();
+        self.fleet_merge_hits(claim, plan);
+        more
+    }
+
+    /// [`fleet_settle`](Self::fleet_settle) with the round trips and polls on a blocking
+    /// thread.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn fleet_settle_async(
+        &self,
+        fleet: &mut Option<FleetClaim>,
+        plan: &mut [Planned],
+    ) -> bool {
+        let Some(mut claim) = fleet.take() else {
+            return false;
+        };
+        claim.prepare(plan);
+        let settled = tokio::task::spawn_blocking(move || {
+            let more = claim.settle();
+            (claim, more)
         })
         .await;
-        if let Ok(mut claim) = sent {
-            self.fleet_count(&mut claim);
+        match settled {
+            Ok((mut claim, more)) => {
+                self.fleet_merge_hits(&mut claim, plan);
+                *fleet = Some(claim);
+                more
+            }
+            // The runtime is shutting down: whatever was deferred is validated here.
+            Err(_) => !stale_sections::<C>(plan).is_empty(),
         }
     }
 
     fn fleet_merge(&self, mut claim: FleetClaim, plan: &mut [Planned]) -> FleetClaim {
+        self.fleet_merge_hits(&mut claim, plan);
+        claim
+    }
+
+    fn fleet_merge_hits(&self, claim: &mut FleetClaim, plan: &mut [Planned]) {
         if !claim.hits.is_empty() {
             let names: Vec<&str> = claim
                 .hits
@@ -205,8 +274,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         for (index, record) in claim.hits.drain(..) {
             plan[index] = Ok((record, Source::Shared));
         }
-        self.fleet_count(&mut claim);
-        claim
+        self.fleet_count(claim);
     }
 
     /// Adds the claim's counts to the stats, and warns once per refresh about a failure.
@@ -216,6 +284,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         bump(&counters.hits, counts.hits);
         bump(&counters.publishes, counts.publishes);
         bump(&counters.ignored, counts.ignored);
+        bump(&counters.unsigned, counts.unsigned);
         bump(&counters.lease_waits, counts.lease_waits);
         bump(&counters.lease_timeouts, counts.lease_timeouts);
         if let Some(error) = &claim.failed
@@ -230,52 +299,49 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
 }
 
 impl FleetRequest {
-    /// Looks up, leases or waits for every wanted section. Blocking, bounded by the store's
-    /// timeouts and, for a section leased by another host, by its lease.
+    /// One pass over the wanted sections: look up, and try each lease once. Never waits
+    /// for another host. Blocking, bounded by the store's timeouts.
     pub(crate) fn claim(self) -> FleetClaim {
         let mut claim = FleetClaim {
             store: self.store,
             options: self.options,
+            secret: self.secret,
+            token: lease_token(),
             hits: Vec::new(),
             publish: Vec::new(),
             outgoing: Vec::new(),
             leases: Vec::new(),
+            waiting: Vec::new(),
             failed: None,
             reported: false,
+            warned_unsigned: false,
             counts: Counts::default(),
         };
-        let mut pending = Vec::new();
         for wanted in self.wanted {
-            if wanted.lookup {
-                pending.push(Waiting {
-                    wanted,
-                    deadline: None,
-                    previous_failures: 0,
-                    ignored: false,
-                });
-            } else {
+            if claim.failed.is_some() {
+                // Validated here; the store is skipped for the rest of the refresh.
+                continue;
+            }
+            if !wanted.lookup {
                 claim.publish.push(Publish {
                     index: wanted.index,
                     key: wanted.key,
                     previous_failures: 0,
                 });
+                continue;
             }
-        }
-        let token = lease_token();
-        while !pending.is_empty() {
-            let mut still = Vec::new();
-            for waiting in pending {
-                if claim.failed.is_some() {
-                    // Validated here; the store is skipped for the rest of the refresh.
-                    continue;
-                }
-                if let Some(waiting) = claim.step(waiting, &token) {
-                    still.push(waiting);
-                }
-            }
-            pending = still;
-            if !pending.is_empty() {
-                std::thread::sleep(jittered(POLL_INTERVAL));
+            let deadline = Instant::now() + wanted.lease_ttl + LEASE_MARGIN;
+            let waiting = Waiting {
+                wanted,
+                deadline,
+                previous_failures: 0,
+                ignored: false,
+                counted: false,
+            };
+            if let Some(waiting) = claim.step(waiting)
+                && claim.failed.is_none()
+            {
+                claim.waiting.push(waiting);
             }
         }
         claim
@@ -283,8 +349,57 @@ impl FleetRequest {
 }
 
 impl FleetClaim {
-    /// One look at a section: `Some` when it must keep waiting for another host.
-    fn step(&mut self, mut waiting: Waiting, token: &str) -> Option<Waiting> {
+    /// Whether section `index` waits for another host's record (not validated yet).
+    pub(crate) fn is_deferred(&self, index: usize) -> bool {
+        self.failed.is_none() && self.waiting.iter().any(|w| w.wanted.index == index)
+    }
+
+    /// Publishes what was prepared, releases the leases, then polls for the deferred
+    /// sections until each has a record, or one must be validated here. `true` when there
+    /// is something to validate here.
+    fn settle(&mut self) -> bool {
+        self.send();
+        let mut ready = false;
+        while !self.waiting.is_empty() && self.failed.is_none() {
+            let mut still = Vec::new();
+            for waiting in std::mem::take(&mut self.waiting) {
+                if self.failed.is_some() {
+                    break;
+                }
+                if let Some(waiting) = self.step(waiting) {
+                    still.push(waiting);
+                }
+            }
+            self.waiting = still;
+            // A section taken over (its lease vanished) or waited for past the bound.
+            ready = !self.publish.is_empty();
+            if ready || self.failed.is_some() || self.waiting.is_empty() {
+                break;
+            }
+            for waiting in &mut self.waiting {
+                if !waiting.counted {
+                    waiting.counted = true;
+                    self.counts.lease_waits += 1;
+                    tracing::debug!(target: TARGET, section = waiting.wanted.name,
+                        "another host is validating this shared section; waiting for its result");
+                }
+            }
+            std::thread::sleep(jittered(POLL_INTERVAL));
+        }
+        if self.failed.is_some() {
+            // Everything still deferred is validated here, without the store.
+            let dropped = !self.waiting.is_empty();
+            self.waiting.clear();
+            self.publish.clear();
+            return ready || dropped;
+        }
+        ready
+    }
+
+    /// One look at a section: `Some` when it must keep waiting for another host; `None`
+    /// when it is settled (a hit, a store failure) or is to be validated here (then in
+    /// `publish`).
+    fn step(&mut self, mut waiting: Waiting) -> Option<Waiting> {
         let wanted = &waiting.wanted;
         match self.lookup(wanted) {
             None => return None,
@@ -302,9 +417,27 @@ impl FleetClaim {
                         "ignoring the fleet store's record; it will be overwritten");
                 }
             }
+            Some(Found::Unsigned(reason)) => {
+                if !waiting.ignored {
+                    waiting.ignored = true;
+                    self.counts.ignored += 1;
+                    self.counts.unsigned += 1;
+                    if std::mem::replace(&mut self.warned_unsigned, true) {
+                        tracing::debug!(target: TARGET, section = wanted.name, reason,
+                            "ignoring a fleet store record without a valid signature");
+                    } else {
+                        tracing::warn!(target: TARGET, section = wanted.name, reason,
+                            "ignoring a fleet store record without a valid signature (written \
+                             without the shared secret, or tampered with); it will be overwritten");
+                    }
+                }
+            }
         }
         let lease_key = format!("{}:lease", wanted.key);
-        match self.store.try_lease(&lease_key, token, wanted.lease_ttl) {
+        match self
+            .store
+            .try_lease(&lease_key, &self.token, wanted.lease_ttl)
+        {
             Err(error) => {
                 self.fail(error);
                 None
@@ -314,26 +447,19 @@ impl FleetClaim {
                 if let Some(Found::Fresh(record)) = self.lookup(wanted) {
                     self.hits.push((wanted.index, record));
                     self.counts.hits += 1;
-                    if let Err(error) = self.store.release_lease(&lease_key, token) {
+                    if let Err(error) = self.store.release_lease(&lease_key, &self.token) {
                         self.fail(error);
                     }
                     return None;
                 }
                 if self.failed.is_none() {
-                    self.leases.push((lease_key, token.to_owned()));
+                    self.leases.push(lease_key);
                     self.publish_later(waiting);
                 }
                 None
             }
             Ok(false) => {
-                let now = Instant::now();
-                let deadline = *waiting.deadline.get_or_insert_with(|| {
-                    self.counts.lease_waits += 1;
-                    tracing::debug!(target: TARGET, section = wanted.name,
-                        "another host is validating this shared section; waiting for its result");
-                    now + wanted.lease_ttl + LEASE_MARGIN
-                });
-                if now < deadline {
+                if Instant::now() < waiting.deadline {
                     return Some(waiting);
                 }
                 self.counts.lease_timeouts += 1;
@@ -355,16 +481,18 @@ impl FleetClaim {
 
     /// The store's record for a section; `None` after an error (recorded).
     fn lookup(&mut self, wanted: &Wanted) -> Option<Found> {
-        match self.store.get(&wanted.key) {
+        match self.store.get_with_ttl(&wanted.key) {
             Err(error) => {
                 self.fail(error);
                 None
             }
             Ok(None) => Some(Found::Stale { failures: 0 }),
-            Ok(Some(bytes)) => Some(classify(
+            Ok(Some((bytes, ttl))) => Some(classify(
                 &bytes,
-                &wanted.hash,
+                ttl,
+                wanted,
                 &self.options,
+                self.secret.as_ref(),
                 self.options.clock.now(),
             )),
         }
@@ -377,12 +505,24 @@ impl FleetClaim {
     }
 
     /// Turns the validated records of the sections to publish into values, carrying the
-    /// fleet's failure count into the record first (so the file gets it too).
+    /// fleet's failure count into the record first (so the file gets it too). Sections
+    /// not validated yet stay for a later round.
     fn prepare(&mut self, plan: &mut [Planned]) {
+        let mut later = Vec::new();
         for publish in std::mem::take(&mut self.publish) {
-            let Some(Ok((record, Source::Validated))) = plan.get_mut(publish.index) else {
+            let Some(planned) = plan.get_mut(publish.index) else {
                 continue;
             };
+            let (record, source) = match planned {
+                Ok((record, source)) => (record, *source),
+                Err(_) => {
+                    later.push(publish);
+                    continue;
+                }
+            };
+            if source != Source::Validated {
+                continue;
+            }
             if !record.validation_passed {
                 record.consecutive_failures = record
                     .consecutive_failures
@@ -397,19 +537,17 @@ impl FleetClaim {
                 self.options
                     .backoff(record.consecutive_failures.saturating_add(1))
             };
-            let value = SharedRecord {
-                schema_version: SCHEMA_VERSION.to_owned(),
-                record: record.clone(),
-            };
-            match serde_json::to_vec(&value) {
+            match encode(record, &publish.key, self.secret.as_ref()) {
                 Ok(bytes) => self.outgoing.push((publish.key, bytes, ttl)),
                 Err(error) => tracing::debug!(target: TARGET, %error,
                     "could not serialise a record for the fleet store"),
             }
         }
+        self.publish = later;
     }
 
-    /// Publishes the prepared records and releases the leases, unless the store failed.
+    /// Publishes the prepared records and releases the leases of the published sections,
+    /// unless the store failed.
     fn send(&mut self) {
         for (key, value, ttl) in std::mem::take(&mut self.outgoing) {
             if self.failed.is_some() {
@@ -423,40 +561,138 @@ impl FleetClaim {
                 Err(error) => self.fail(error),
             }
         }
-        for (key, token) in std::mem::take(&mut self.leases) {
+        // Leases of sections still to validate (none once every round is done) stay held.
+        let pending: Vec<String> = self
+            .publish
+            .iter()
+            .map(|p| format!("{}:lease", p.key))
+            .collect();
+        let (keep, release): (Vec<String>, Vec<String>) = std::mem::take(&mut self.leases)
+            .into_iter()
+            .partition(|key| pending.contains(key));
+        self.leases = keep;
+        for key in release {
             if self.failed.is_some() {
                 // Left to expire with its TTL.
                 return;
             }
-            if let Err(error) = self.store.release_lease(&key, &token) {
+            if let Err(error) = self.store.release_lease(&key, &self.token) {
                 self.fail(error);
             }
         }
     }
 }
 
-/// What a value of the store means for the section whose current hash is `hash`.
-fn classify(bytes: &[u8], hash: &str, options: &Options, now: SystemTime) -> Found {
+/// The bytes to store for `record` at `key`: the schema's section record with its schema
+/// version; with a shared secret, followed by `"signature"`, the HMAC of everything before
+/// it (see [`SharedSecret`]).
+fn encode(
+    record: &SectionRecord,
+    key: &str,
+    secret: Option<&SharedSecret>,
+) -> serde_json::Result<Vec<u8>> {
+    let value = SharedRecord {
+        schema_version: SCHEMA_VERSION.to_owned(),
+        signature: None,
+        record: record.clone(),
+    };
+    let canonical = serde_json::to_vec(&value)?;
+    Ok(match secret {
+        Some(secret) => secret.append_signature(key, canonical),
+        None => canonical,
+    })
+}
+
+/// What a value of the store means for `wanted`, whose current hash is `wanted.hash`.
+/// `ttl` is the key's remaining time to live, when the store knows it: a fresh record's
+/// `checked_at` is moved back so that, here and in the local file, it expires no later
+/// than the store's key.
+fn classify(
+    bytes: &[u8],
+    ttl: Option<Duration>,
+    wanted: &Wanted,
+    options: &Options,
+    secret: Option<&SharedSecret>,
+    now: SystemTime,
+) -> Found {
     if bytes.len() > MAX_RECORD_BYTES {
         return Found::Ignored(format!("record of {} bytes", bytes.len()));
     }
+    // With a secret, only the signed bytes are parsed: what is read is what was signed.
+    let signed;
+    let bytes = match secret {
+        None => bytes,
+        Some(secret) => match secret.verified(&wanted.key, bytes) {
+            Ok(canonical) => {
+                signed = canonical;
+                &signed[..]
+            }
+            Err(reason) => return Found::Unsigned(reason),
+        },
+    };
     let shared: SharedRecord = match serde_json::from_slice(bytes) {
         Ok(shared) => shared,
-        Err(error) => return Found::Ignored(format!("not a section record: {error}")),
+        // serde's message may quote the value: only its position and kind are logged.
+        Err(error) => {
+            return Found::Ignored(format!(
+                "not a section record ({:?} error at line {} column {})",
+                error.classify(),
+                error.line(),
+                error.column()
+            ));
+        }
     };
     if let Err(error) = is_compatible(&shared.schema_version) {
         return Found::Ignored(error.to_string());
     }
-    let record = shared.record;
-    if record.section_hash.as_str() != hash {
+    let mut record = shared.record;
+    if record.section_hash.as_str() != wanted.hash {
         return Found::Ignored("record of another section hash".to_owned());
     }
-    match options.freshness(hash, &record, now) {
-        Ok(()) => Found::Fresh(record),
+    match options.freshness(&wanted.hash, &record, now) {
+        Ok(()) => {
+            if let Some(ttl) = ttl {
+                cap_to_ttl(&mut record, ttl, options, now);
+            }
+            Found::Fresh(record)
+        }
         Err(_) if !record.validation_passed => Found::Stale {
             failures: record.consecutive_failures.max(1),
         },
         Err(_) => Found::Stale { failures: 0 },
+    }
+}
+
+/// Moves `record.checked_at` back so that the record, fresh at `now`, expires no later than
+/// `now + ttl` by the file's rules (`max_age` for good results, the backoff for failures).
+/// A good result with `max_age` `None` never expires by age, so it is left as it is.
+fn cap_to_ttl(record: &mut SectionRecord, ttl: Duration, options: &Options, now: SystemTime) {
+    let lifetime = if record.validation_passed {
+        match options.max_age() {
+            Some(max_age) => max_age,
+            None => return,
+        }
+    } else {
+        options.backoff(record.consecutive_failures)
+    };
+    let checked_at = record.checked_at.0;
+    let Some(expires) = checked_at.checked_add(lifetime) else {
+        return;
+    };
+    let Some(limit) = now.checked_add(ttl) else {
+        return;
+    };
+    let Ok(excess) = expires.duration_since(limit) else {
+        return; // already expires before the key does
+    };
+    // Whole milliseconds (the store's TTL unit), rounded up: the file keeps microseconds.
+    let excess = Duration::from_millis(
+        u64::try_from(excess.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1),
+    );
+    if let Some(earlier) = checked_at.checked_sub(excess) {
+        record.checked_at = Timestamp(earlier);
     }
 }
 
@@ -488,18 +724,4 @@ fn lease_token() -> String {
 fn jittered(interval: Duration) -> Duration {
     let millis = interval.as_millis().max(2) as u64;
     Duration::from_millis(millis / 2 + random_u64() % millis)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_differ_and_jitter_stays_in_range() {
-        assert_ne!(lease_token(), lease_token());
-        for _ in 0..100 {
-            let d = jittered(Duration::from_millis(40));
-            assert!(d >= Duration::from_millis(20) && d < Duration::from_millis(60));
-        }
-    }
 }

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use storage_availability_schema::SectionRecord;
 
 use crate::cache::AvailabilityCacheBuilder;
@@ -94,6 +96,30 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     /// Deletes `key` only if it still holds `token` (Redis: a compare-and-delete Lua
     /// script); `true` when it was deleted.
     fn release_lease(&self, key: &str, token: &str) -> Result<bool, SharedError>;
+
+    /// The value at `key` with the key's remaining time to live (`None` when the store does
+    /// not know it, or the key has none). The cache uses the TTL so that a record copied
+    /// into the local file expires no later than the store's key. The default calls
+    /// [`get`](Self::get) and reports no TTL; [`RedisStore`] asks `GET` and `PTTL` in one
+    /// round trip.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{SharedError, SharedStore};
+    /// #[derive(Debug)]
+    /// struct Fixed;
+    /// impl SharedStore for Fixed {
+    ///     fn get(&self, _: &str) -> Result<Option<Vec<u8>>, SharedError> { Ok(Some(b"v".to_vec())) }
+    ///     fn set(&self, _: &str, _: &[u8], _: Duration) -> Result<(), SharedError> { Ok(()) }
+    ///     fn try_lease(&self, _: &str, _: &str, _: Duration) -> Result<bool, SharedError> { Ok(true) }
+    ///     fn release_lease(&self, _: &str, _: &str) -> Result<bool, SharedError> { Ok(true) }
+    /// }
+    /// assert_eq!(Fixed.get_with_ttl("k").unwrap(), Some((b"v".to_vec(), None)));
+    /// ```
+    #[allow(clippy::type_complexity)]
+    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>, SharedError> {
+        Ok(self.get(key)?.map(|value| (value, None)))
+    }
 }
 
 impl<T: SharedStore + ?Sized> SharedStore for Arc<T> {
@@ -108,6 +134,9 @@ impl<T: SharedStore + ?Sized> SharedStore for Arc<T> {
     }
     fn release_lease(&self, key: &str, token: &str) -> Result<bool, SharedError> {
         (**self).release_lease(key, token)
+    }
+    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>, SharedError> {
+        (**self).get_with_ttl(key)
     }
 }
 
@@ -139,6 +168,7 @@ impl SharedError {
 pub(crate) struct FleetOptions {
     pub(crate) store: Option<Arc<dyn SharedStore>>,
     pub(crate) namespace: String,
+    pub(crate) secret: Option<SharedSecret>,
 }
 
 impl Default for FleetOptions {
@@ -146,6 +176,7 @@ impl Default for FleetOptions {
         FleetOptions {
             store: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            secret: None,
         }
     }
 }
@@ -155,7 +186,80 @@ impl fmt::Debug for FleetOptions {
         f.debug_struct("FleetOptions")
             .field("store", &self.store)
             .field("namespace", &self.namespace)
+            .field("secret", &self.secret)
             .finish()
+    }
+}
+
+/// The key that signs fleet records: HMAC-SHA256 over a domain tag, the record's store key
+/// (so a record cannot be moved to another section or hash) and the record's bytes as
+/// written. The signature is appended as the record's last field, `"signature"` (64 hex
+/// digits), and checked in constant time.
+#[derive(Clone)]
+pub(crate) struct SharedSecret(Arc<[u8]>);
+
+/// `,"signature":"` + 64 hex digits + `"}`.
+const SIGNATURE_PREFIX: &[u8] = b",\"signature\":\"";
+const SIGNATURE_SUFFIX_LEN: usize = SIGNATURE_PREFIX.len() + 64 + 2;
+
+impl SharedSecret {
+    fn mac(&self, key: &str, canonical: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC accepts any key length");
+        mac.update(b"storage-availability fleet record v1\0");
+        mac.update(&(key.len() as u64).to_be_bytes());
+        mac.update(key.as_bytes());
+        mac.update(canonical);
+        mac
+    }
+
+    /// `canonical` (a JSON object) with `"signature"` added as its last field.
+    pub(crate) fn append_signature(&self, key: &str, mut canonical: Vec<u8>) -> Vec<u8> {
+        let tag = self.mac(key, &canonical).finalize().into_bytes();
+        if canonical.pop() != Some(b'}') {
+            return canonical; // not an object: never written by us; unsigned on purpose
+        }
+        canonical.extend_from_slice(SIGNATURE_PREFIX);
+        for byte in tag {
+            canonical.extend_from_slice(format!("{byte:02x}").as_bytes());
+        }
+        canonical.extend_from_slice(b"\"}");
+        canonical
+    }
+
+    /// The signed bytes of `stored` (without the signature) when its signature is ours for
+    /// `key`; otherwise why not.
+    pub(crate) fn verified(&self, key: &str, stored: &[u8]) -> Result<Vec<u8>, &'static str> {
+        let Some(split) = stored.len().checked_sub(SIGNATURE_SUFFIX_LEN) else {
+            return Err("unsigned record");
+        };
+        let (body, suffix) = stored.split_at(split);
+        let Some(hex) = suffix
+            .strip_prefix(SIGNATURE_PREFIX)
+            .and_then(|rest| rest.strip_suffix(b"\"}"))
+        else {
+            return Err("unsigned record");
+        };
+        let mut tag = [0u8; 32];
+        for (byte, pair) in tag.iter_mut().zip(hex.chunks_exact(2)) {
+            let digit = |b: u8| (b as char).to_digit(16);
+            match (digit(pair[0]), digit(pair[1])) {
+                (Some(high), Some(low)) => *byte = (high * 16 + low) as u8,
+                _ => return Err("malformed signature"),
+            }
+        }
+        let mut canonical = body.to_vec();
+        canonical.push(b'}');
+        self.mac(key, &canonical)
+            .verify_slice(&tag)
+            .map_err(|_| "signature does not match")?;
+        Ok(canonical)
+    }
+}
+
+impl fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedSecret(***)")
     }
 }
 
@@ -165,6 +269,7 @@ pub(crate) struct FleetCounters {
     pub(crate) hits: AtomicU64,
     pub(crate) publishes: AtomicU64,
     pub(crate) ignored: AtomicU64,
+    pub(crate) unsigned: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) lease_waits: AtomicU64,
     pub(crate) lease_timeouts: AtomicU64,
@@ -177,6 +282,10 @@ pub(crate) struct SharedRecord {
     pub(crate) schema_version: String,
     #[serde(flatten)]
     pub(crate) record: SectionRecord,
+    /// HMAC-SHA256 of the record, in hex, with a shared secret (see [`SharedSecret`]);
+    /// always written last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) signature: Option<String>,
 }
 
 impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
@@ -233,6 +342,63 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
             return self.reject("shared_namespace", "must not be empty");
         }
         self.fleet.namespace = namespace;
+        self
+    }
+
+    /// Signs the records this cache writes to the fleet store with `key` (HMAC-SHA256), and
+    /// ignores every record that is unsigned or not signed with `key`: it is counted in
+    /// [`Stats::shared_unsigned`](crate::Stats::shared_unsigned) (and `shared_ignored`),
+    /// warned about once per refresh, validated here and overwritten with a signed record.
+    /// Without a secret, whoever can write the store can answer for every host (see
+    /// README.md, "Running a fleet"). Give every host of the fleet the same key, from a
+    /// secret store rather than the config file; an empty key is an
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption). The key never appears in
+    /// `Debug` output or logs.
+    ///
+    /// ```
+    /// # use std::{collections::HashMap, sync::{Arc, Mutex}, time::Duration};
+    /// # use storage_availability::{AvailabilityCache, Outcome, SharedError, SharedStore, Source, StorageAvailability};
+    /// # #[derive(Debug, Default)]
+    /// # struct MemoryStore(Mutex<HashMap<String, Vec<u8>>>);
+    /// # impl SharedStore for MemoryStore {
+    /// #     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SharedError> { Ok(self.0.lock().unwrap().get(key).cloned()) }
+    /// #     fn set(&self, key: &str, value: &[u8], _: Duration) -> Result<(), SharedError> { self.0.lock().unwrap().insert(key.into(), value.into()); Ok(()) }
+    /// #     fn try_lease(&self, _: &str, _: &str, _: Duration) -> Result<bool, SharedError> { Ok(true) }
+    /// #     fn release_lease(&self, _: &str, _: &str) -> Result<bool, SharedError> { Ok(true) }
+    /// # }
+    /// #[derive(Clone, serde::Serialize, StorageAvailability)]
+    /// struct Config {
+    ///     #[storage(validate = check, scope = "shared")]
+    ///     search: String,
+    /// }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let store = Arc::new(MemoryStore::default());
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let open = |host: &str, key: &[u8]| {
+    ///     AvailabilityCache::builder(Config { search: "https://search.internal".into() })
+    ///         .cache_path(dir.path().join(host))
+    ///         .shared_store(store.clone())
+    ///         .shared_secret(key)
+    ///         .open()
+    ///         .unwrap()
+    /// };
+    /// let a = open("a.json", b"fleet key from the secret store");
+    /// assert_eq!(a.stats().shared_publishes, 1);
+    /// // Same key: the signed record is used.
+    /// let b = open("b.json", b"fleet key from the secret store");
+    /// assert_eq!(b.status(ConfigKind::Search).source, Source::Shared);
+    /// // Another key: the record is ignored, validated here and overwritten.
+    /// let c = open("c.json", b"another key");
+    /// assert_eq!(c.status(ConfigKind::Search).source, Source::Validated);
+    /// assert_eq!(c.stats().shared_unsigned, 1);
+    /// ```
+    pub fn shared_secret(mut self, key: impl AsRef<[u8]>) -> Self {
+        let key = key.as_ref();
+        if key.is_empty() {
+            return self.reject("shared_secret", "must not be empty");
+        }
+        self.fleet.secret = Some(SharedSecret(Arc::from(key)));
         self
     }
 
