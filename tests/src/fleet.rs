@@ -1,5 +1,7 @@
-//! Fleet helpers: a config with a shared and a host-scoped section whose validators log
-//! every call to a file shared by the processes of a test, and a `redis-server` per test.
+//! Fleet helpers: configs with shared and host-scoped sections whose validators log every
+//! call to a file shared by the processes of a test, a `redis-server` per test, a store
+//! wrapper that delays leases (to force two hosts to win one lease each), and listeners
+//! that never answer (to time the connect deadline).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use storage_availability::{Outcome, StorageAvailability};
+use storage_availability::{Outcome, SharedError, SharedStore, StorageAvailability};
 
 /// A section whose validator appends `start <target> <host> <pid>` to `log` (if set),
 /// sleeps `sleep_ms`, and fails when `target` starts with `fail`. Only `target` is hashed.
@@ -86,6 +88,143 @@ pub struct FleetConfig {
     /// Validated by each host.
     #[storage(validate = check_fleet_probe)]
     pub local: FleetProbe,
+}
+
+/// Two remote services seen the same from every host, and a local directory: the config
+/// of the crossed-lease tests (host A may win `search`'s lease while host B wins `queue`'s).
+#[derive(Debug, Clone, Serialize, StorageAvailability)]
+pub struct CrossConfig {
+    /// Shared through the fleet store.
+    #[storage(validate = check_fleet_probe, scope = "shared", timeout_ms = 2000)]
+    pub search: FleetProbe,
+    /// Shared through the fleet store.
+    #[storage(validate = check_fleet_probe, scope = "shared", timeout_ms = 2000)]
+    pub queue: FleetProbe,
+    /// Validated by each host.
+    #[storage(validate = check_fleet_probe)]
+    pub local: FleetProbe,
+}
+
+impl CrossConfig {
+    /// Probes `search`, `queue` and `local` on `host`, logging to `log`; the shared
+    /// validators take `shared_ms`, the host one `local_ms`.
+    pub fn new(host: &str, log: Option<&Path>, shared_ms: u64, local_ms: u64) -> Self {
+        CrossConfig {
+            search: FleetProbe::new("search", host, log, shared_ms),
+            queue: FleetProbe::new("queue", host, log, shared_ms),
+            local: FleetProbe::new("local", host, log, local_ms),
+        }
+    }
+}
+
+/// A [`SharedStore`] that sleeps before taking the lease of some sections: with different
+/// delays on different hosts, each host wins the lease of another section (`:search:` on
+/// one, `:queue:` on the other), which is how crossed leases are forced across processes.
+#[derive(Debug)]
+pub struct DelayedLeases<S> {
+    inner: S,
+    /// Part of a lease key (such as `:search:`) and the delay before trying it.
+    delays: Vec<(String, Duration)>,
+}
+
+impl<S> DelayedLeases<S> {
+    /// `inner`, with `delays` (a part of the key, and how long to sleep first).
+    pub fn new(inner: S, delays: Vec<(String, Duration)>) -> Self {
+        DelayedLeases { inner, delays }
+    }
+}
+
+impl<S: SharedStore> SharedStore for DelayedLeases<S> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SharedError> {
+        self.inner.get(key)
+    }
+    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>, SharedError> {
+        self.inner.get_with_ttl(key)
+    }
+    fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), SharedError> {
+        self.inner.set(key, value, ttl)
+    }
+    fn try_lease(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, SharedError> {
+        for (part, delay) in &self.delays {
+            if key.contains(part.as_str()) {
+                std::thread::sleep(*delay);
+            }
+        }
+        self.inner.try_lease(key, token, ttl)
+    }
+    fn release_lease(&self, key: &str, token: &str) -> Result<bool, SharedError> {
+        self.inner.release_lease(key, token)
+    }
+}
+
+/// A listener on 127.0.0.1 that accepts connections and never answers (nor closes them),
+/// while it lives: a Redis server that hangs.
+#[derive(Debug)]
+pub struct SilentListener {
+    port: u16,
+    _accepted: Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl SilentListener {
+    /// Starts one on a free port.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a silent listener");
+        let port = listener.local_addr().expect("its address").port();
+        let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                keep.lock().unwrap().push(stream);
+            }
+        });
+        SilentListener {
+            port,
+            _accepted: accepted,
+        }
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// A listener on 127.0.0.1 whose accept queue is full, so that the kernel drops every new
+/// connection attempt (the SYN goes unanswered): a black-holed address, on loopback only.
+/// `None` if the queue could not be filled (then a test skips that case with a note).
+#[derive(Debug)]
+pub struct BlackHole {
+    port: u16,
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl BlackHole {
+    /// Fills the accept queue of a new listener (never accepted from).
+    pub fn start() -> Option<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").ok()?;
+        let address = listener.local_addr().ok()?;
+        let mut queued = Vec::new();
+        // std listens with a backlog of 128; the queue holds backlog + 1 connections.
+        for _ in 0..4096 {
+            match TcpStream::connect_timeout(&address, Duration::from_millis(100)) {
+                Ok(stream) => queued.push(stream),
+                Err(_) => {
+                    return Some(BlackHole {
+                        port: address.port(),
+                        _listener: listener,
+                        _queued: queued,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
 }
 
 /// The validator calls logged in `log`, as `(target, host)` pairs.

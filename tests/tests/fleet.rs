@@ -6,16 +6,18 @@
 //! Each test starts its own server on a free port (`RedisServer`, killed on drop).
 
 use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use storage_availability::{
-    AvailabilityCache, ManualClock, RedisStore, Source, StorageAvailability,
+    AvailabilityCache, Clock, ManualClock, RedisStore, SharedStore, Source, StorageAvailability,
 };
 use storage_availability_tests::fleet::{
-    FleetConfig, FleetConfigKind as K, FleetProbe, RedisServer, logged_calls,
+    BlackHole, FleetConfig, FleetConfigKind as K, FleetProbe, RedisServer, SilentListener,
+    logged_calls,
 };
 
 fn config(remote: &str, host: &str, log: Option<&Path>, sleep_ms: u64) -> FleetConfig {
@@ -623,4 +625,642 @@ fn the_password_appears_in_no_log_line_and_no_error_message() {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
     }
+}
+
+// ---- Issue 14: crossed leases, one connect deadline, redaction, signed records ----
+
+/// Two hosts in one process, each forced to win the lease of one of two shared sections
+/// (`host A` gets `search`, `host B` gets `queue`): a lease is tried only once the other
+/// host holds its own, and (to make "no wait" deterministic) a host's look for the other
+/// section after publishing its own waits until the other has published too.
+#[derive(Debug)]
+struct Crossing {
+    inner: RedisStore,
+    me: usize,
+    parts: [&'static str; 2],
+    state: Arc<(Mutex<CrossState>, std::sync::Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct CrossState {
+    holds: [bool; 2],
+    published: [bool; 2],
+}
+
+impl Crossing {
+    fn pair(url: &str) -> (Crossing, Crossing) {
+        let state = Arc::new((Mutex::new(CrossState::default()), std::sync::Condvar::new()));
+        let host = |me| Crossing {
+            inner: RedisStore::new(url).unwrap(),
+            me,
+            parts: [":search:", ":queue:"],
+            state: Arc::clone(&state),
+        };
+        (host(0), host(1))
+    }
+
+    fn wait_for(&self, ready: impl Fn(&CrossState) -> bool) {
+        let (lock, condvar) = &*self.state;
+        let guard = lock.lock().unwrap();
+        let _ = condvar
+            .wait_timeout_while(guard, Duration::from_secs(10), |s| !ready(s))
+            .unwrap();
+    }
+
+    fn update(&self, f: impl FnOnce(&mut CrossState)) {
+        let (lock, condvar) = &*self.state;
+        f(&mut lock.lock().unwrap());
+        condvar.notify_all();
+    }
+
+    fn mine(&self, key: &str) -> bool {
+        key.contains(self.parts[self.me])
+    }
+
+    fn theirs(&self, key: &str) -> bool {
+        key.contains(self.parts[1 - self.me])
+    }
+}
+
+impl storage_availability::SharedStore for Crossing {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, storage_availability::SharedError> {
+        Ok(self.get_with_ttl(key)?.map(|(value, _)| value))
+    }
+    fn get_with_ttl(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, storage_availability::SharedError> {
+        let published = self.state.0.lock().unwrap().published[self.me];
+        if self.theirs(key) && published {
+            let peer = 1 - self.me;
+            self.wait_for(|s| s.published[peer]);
+        }
+        self.inner.get_with_ttl(key)
+    }
+    fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), storage_availability::SharedError> {
+        self.inner.set(key, value, ttl)?;
+        if self.mine(key) {
+            self.update(|s| s.published[self.me] = true);
+        }
+        Ok(())
+    }
+    fn try_lease(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, storage_availability::SharedError> {
+        if self.theirs(key) {
+            let peer = 1 - self.me;
+            self.wait_for(|s| s.holds[peer]);
+        }
+        let won = self.inner.try_lease(key, token, ttl)?;
+        if won && self.mine(key) {
+            self.update(|s| s.holds[self.me] = true);
+        }
+        Ok(won)
+    }
+    fn release_lease(
+        &self,
+        key: &str,
+        token: &str,
+    ) -> Result<bool, storage_availability::SharedError> {
+        self.inner.release_lease(key, token)
+    }
+}
+
+#[test]
+fn crossed_leases_cost_one_validation_per_section_and_no_lease_wait() {
+    use storage_availability_tests::fleet::{CrossConfig, CrossConfigKind as X};
+    let server = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let (a, b) = Crossing::pair(&server.url(None));
+    let started = Instant::now();
+    let open = |host: &'static str, store: Crossing| {
+        let config = CrossConfig::new(host, Some(&log), 300, 20);
+        let path = dir.path().join(format!("{host}.json"));
+        move || {
+            let cache = AvailabilityCache::builder(config)
+                .cache_path(path)
+                .shared_store(store)
+                .open()
+                .unwrap();
+            (cache, started.elapsed())
+        }
+    };
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(open("hostA", a));
+        let b = scope.spawn(open("hostB", b));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let ((a, a_took), (b, b_took)) = (a, b);
+
+    // The crossing happened: each host validated the section whose lease it won.
+    assert_eq!(a.status(X::Search).source, Source::Validated);
+    assert_eq!(a.status(X::Queue).source, Source::Shared);
+    assert_eq!(b.status(X::Search).source, Source::Shared);
+    assert_eq!(b.status(X::Queue).source, Source::Validated);
+    let calls = logged_calls(&log);
+    for section in ["search", "queue"] {
+        let n = calls.iter().filter(|(t, _)| t == section).count();
+        assert_eq!(
+            n, 1,
+            "one validation of {section} for both hosts: {calls:?}"
+        );
+    }
+    for cache in [&a, &b] {
+        let stats = cache.stats();
+        assert_eq!(
+            (stats.lease_waits, stats.lease_timeouts, stats.shared_errors),
+            (0, 0, 0),
+            "no host waited for the other's lease: {stats:?}"
+        );
+        assert!(cache.is_available(X::Search) && cache.is_available(X::Queue));
+    }
+    // The lease is 3 s (2 s timeout + 1 s); sitting it out took 4 s before.
+    for took in [a_took, b_took] {
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+    }
+}
+
+/// Runs `hosts` x `processes` of `fleet_node` (with `flags(host)`) at one instant, and
+/// returns their JSON lines.
+fn run_fleet(
+    server: &RedisServer,
+    dir: &Path,
+    hosts: usize,
+    processes: usize,
+    sleep: &str,
+    flags: impl Fn(usize) -> Vec<String>,
+) -> Vec<serde_json::Value> {
+    let log = dir.join("calls.log");
+    let start_at = unix_ms(SystemTime::now() + Duration::from_millis(600));
+    let mut children = Vec::new();
+    for host in 0..hosts {
+        let cache = dir.join(format!("host{host}")).join("availability.json");
+        std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+        for _ in 0..processes {
+            let child = Command::new(env!("CARGO_BIN_EXE_fleet_node"))
+                .arg(&cache)
+                .arg(server.url(None))
+                .arg(&log)
+                .arg(format!("host{host}"))
+                .arg(sleep)
+                .arg(start_at.to_string())
+                .args(flags(host))
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            children.push(child);
+        }
+    }
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success());
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect()
+}
+
+fn assert_one_validation_each(log: &Path, hosts: usize, outputs: &[serde_json::Value]) {
+    let calls = logged_calls(log);
+    for section in ["search", "queue"] {
+        let n = calls.iter().filter(|(t, _)| t == section).count();
+        assert_eq!(n, 1, "one validation of {section} for the fleet: {calls:?}");
+    }
+    for host in 0..hosts {
+        let host = format!("host{host}");
+        let n = calls
+            .iter()
+            .filter(|(t, h)| t == "local" && *h == host)
+            .count();
+        assert_eq!(n, 1, "one validation of {host}'s own section: {calls:?}");
+    }
+    for out in outputs {
+        for section in ["search", "queue", "local"] {
+            assert_eq!(out[format!("{section}_ok")], true, "{out}");
+        }
+        assert_eq!(out["shared_errors"], 0, "{out}");
+        assert_eq!(out["lease_timeouts"], 0, "{out}");
+        // The lease is 3 s: nobody sat it out.
+        assert!(out["elapsed_ms"].as_f64().unwrap() < 2500.0, "{out}");
+    }
+}
+
+#[test]
+fn four_hosts_of_three_processes_validate_each_of_two_shared_sections_once_every_run() {
+    let mut server = RedisServer::start(&[]);
+    for run in 0..4 {
+        server.restart();
+        let dir = tempfile::tempdir().unwrap();
+        // Runs 2 and 3 force the crossing: even hosts are late to `search`'s lease, odd
+        // hosts to `queue`'s, so one host of each kind wins one lease each.
+        let outputs = run_fleet(&server, dir.path(), 4, 3, "300:20", |host| {
+            let mut flags = vec!["--cross".to_owned()];
+            if run >= 2 {
+                let delay = if host % 2 == 0 {
+                    ":search:150"
+                } else {
+                    ":queue:300"
+                };
+                flags.extend(["--delay-lease".to_owned(), delay.to_owned()]);
+            }
+            flags
+        });
+        assert_one_validation_each(&dir.path().join("calls.log"), 4, &outputs);
+        if run >= 2 {
+            let validated_by = |section: &str| {
+                outputs.iter().find(|o| o[section] == "validated").map(|o| {
+                    o["host"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("host")
+                        .parse::<usize>()
+                        .unwrap()
+                        % 2
+                })
+            };
+            assert_eq!(validated_by("search"), Some(1), "run {run}: {outputs:?}");
+            assert_eq!(validated_by("queue"), Some(0), "run {run}: {outputs:?}");
+        }
+    }
+}
+
+/// The connect deadline plus 100 ms: what any unreachable server may cost.
+const DEADLINE_BOUND: Duration = Duration::from_millis(300);
+
+/// `store.get` fails within the deadline bound with a timeout message; returns it.
+fn times_out(store: &RedisStore) -> String {
+    let started = Instant::now();
+    let error = store.get("k").unwrap_err().to_string();
+    let took = started.elapsed();
+    assert!(took <= DEADLINE_BOUND, "{took:?}: {error}");
+    assert!(error.contains("timed out after 200ms"), "{error}");
+    assert!(
+        !error.contains("os error") && !error.contains("temporarily unavailable"),
+        "{error}"
+    );
+    error
+}
+
+#[test]
+fn a_silent_server_costs_one_connect_deadline_with_or_without_a_password() {
+    let silent = SilentListener::start();
+    for userinfo in [None, Some(":pw"), Some("user:pw")] {
+        let url = match userinfo {
+            Some(u) => format!("redis://{u}@127.0.0.1:{}/3", silent.port()),
+            None => format!("redis://127.0.0.1:{}/", silent.port()),
+        };
+        let store = RedisStore::new(&url).unwrap();
+        times_out(&store);
+    }
+
+    // Through the cache: the shared section is validated locally, start-up barely waits.
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let cache = AvailabilityCache::builder(config("remote", "a", None, 0))
+        .cache_path(dir.path().join("a.json"))
+        .redis(&format!("redis://:pw@127.0.0.1:{}/", silent.port()))
+        .open()
+        .unwrap();
+    assert!(
+        started.elapsed() <= DEADLINE_BOUND,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(cache.status(K::Remote).source, Source::Validated);
+    assert_eq!(cache.stats().shared_errors, 1);
+}
+
+#[test]
+fn a_black_holed_address_list_costs_one_connect_deadline() {
+    let holes: Vec<BlackHole> = (0..4).filter_map(|_| BlackHole::start()).collect();
+    if holes.len() < 4 {
+        eprintln!("note: could not fill a listener's accept queue here; skipping");
+        return;
+    }
+    let addresses: Vec<SocketAddr> = holes
+        .iter()
+        .map(|h| SocketAddr::from((Ipv4Addr::LOCALHOST, h.port())))
+        .collect();
+    // A single black hole really drops the connection attempt (checked, so that the test
+    // below measures what it claims to).
+    let probe = std::net::TcpStream::connect_timeout(&addresses[0], Duration::from_millis(300));
+    assert!(probe.is_err(), "not black-holed: {probe:?}");
+
+    let list = addresses.clone();
+    let store = RedisStore::new("redis://redis.internal:6379/")
+        .unwrap()
+        .resolver(move |_, _| Ok(list.clone()));
+    let error = times_out(&store);
+    assert!(error.contains("redis.internal:6379"), "{error}");
+
+    // Every resolved address is tried within the deadline: a server after three black
+    // holes is still reached.
+    let server = RedisServer::start(&[]);
+    let mut list = addresses[..3].to_vec();
+    list.push(SocketAddr::from((Ipv4Addr::LOCALHOST, server.port())));
+    let store = RedisStore::new("redis://redis.internal/")
+        .unwrap()
+        .resolver(move |_, _| Ok(list.clone()));
+    let started = Instant::now();
+    assert_eq!(store.get("k").unwrap(), None);
+    assert!(
+        started.elapsed() <= DEADLINE_BOUND,
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_resolver_that_never_answers_costs_one_connect_deadline() {
+    let store = RedisStore::new("redis://:pw@redis.internal:6379/")
+        .unwrap()
+        .resolver(|_, _| {
+            std::thread::sleep(Duration::from_secs(30));
+            Err(std::io::Error::other("no answer"))
+        });
+    let error = times_out(&store);
+    assert!(error.contains("resolving redis.internal"), "{error}");
+    // The hung lookup is not stacked up: the next attempt fails at once while it runs.
+    let started = Instant::now();
+    let error = store.get("k").unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_millis(50), "{error}");
+    assert!(error.contains("still running"), "{error}");
+
+    // Through the cache, from a name in the URL.
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedisStore::new("redis://redis.internal/")
+        .unwrap()
+        .resolver(|_, _| {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(Vec::new())
+        });
+    let started = Instant::now();
+    let cache = AvailabilityCache::builder(config("remote", "a", None, 0))
+        .cache_path(dir.path().join("a.json"))
+        .shared_store(store)
+        .open()
+        .unwrap();
+    assert!(
+        started.elapsed() <= DEADLINE_BOUND,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(cache.stats().shared_errors, 1);
+    assert!(cache.is_available(K::Remote));
+}
+
+#[test]
+fn a_response_timeout_is_reported_as_a_timeout() {
+    let server = RedisServer::start(&[]);
+    let store = RedisStore::new(&server.url(None))
+        .unwrap()
+        .response_timeout(Duration::from_millis(150));
+    assert_eq!(store.get("k").unwrap(), None);
+    server.pause(true);
+    let started = Instant::now();
+    let error = store.get("k").unwrap_err().to_string();
+    let took = started.elapsed();
+    server.pause(false);
+    assert!(took < Duration::from_millis(250), "{took:?}");
+    assert!(error.contains("timed out after 150ms"), "{error}");
+    assert!(!error.contains("os error"), "{error}");
+}
+
+#[test]
+fn no_url_form_shows_its_password_anywhere() {
+    const SECRET: &str = "Pw7-secret";
+    let server = RedisServer::start(&["--requirepass", SECRET]);
+    let dir = tempfile::tempdir().unwrap();
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let port = server.port();
+    let socket = dir.path().join("none.sock");
+    let socket = socket.display();
+    // Passwords with unencoded '/', '#', '?', '@' around the marked secret, in every form
+    // the `redis` crate accepts; a wrong password where the server is reached.
+    let forms = [
+        format!("redis://:{SECRET}@127.0.0.1:{port}/"),
+        format!("redis://default:{SECRET}@127.0.0.1:{port}/0"),
+        format!("redis://{SECRET}@127.0.0.1:{port}"),
+        format!("redis://:{SECRET}/x@127.0.0.1:{port}/"),
+        format!("redis://:{SECRET}#x@127.0.0.1:{port}/"),
+        format!("redis://:{SECRET}?x@127.0.0.1:{port}/"),
+        format!("redis://:{SECRET}@x@127.0.0.1:{port}/"),
+        format!("redis://default:x/{SECRET}@127.0.0.1:{port}/"),
+        format!("redis://{SECRET}#/x@127.0.0.1:{port}/"),
+        format!("redis://127.0.0.1:{port}/0?password={SECRET}"),
+        format!("redis://127.0.0.1:{port}/0?user=default&password={SECRET}#x"),
+        format!("rediss://:{SECRET}@127.0.0.1:{port}/"),
+        format!("rediss://default:{SECRET}@127.0.0.1:{port}/#insecure"),
+        format!("redis+unix://{socket}?pass={SECRET}"),
+        format!("redis+unix://{socket}?db=1&user=u&pass={SECRET}/#?@x"),
+        format!("unix://{socket}?pass={SECRET}"),
+        format!("unix:{socket}?user=u&pass={SECRET}"),
+        format!("valkey://:{SECRET}@127.0.0.1:{port}/"),
+    ];
+    let mut texts = Vec::new();
+    tracing::subscriber::with_default(subscriber, || {
+        for (i, url) in forms.iter().enumerate() {
+            let builder = AvailabilityCache::builder(config(&format!("remote-{i}"), "a", None, 0))
+                .cache_path(dir.path().join(format!("{i}.json")))
+                .redis(url);
+            texts.push(format!("{builder:?}"));
+            match builder.open() {
+                Ok(cache) => texts.push(format!("{:?}", cache.stats())),
+                Err(error) => texts.push(format!("{error} {error:?}")),
+            }
+            match RedisStore::new(url) {
+                Ok(store) => {
+                    texts.push(format!("{} {store:?}", store.url()));
+                    if let Err(error) = store.get("k") {
+                        texts.push(format!("{error} {error:?}"));
+                    }
+                }
+                Err(error) => texts.push(format!("{error} {error:?}")),
+            }
+        }
+    });
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("fleet store unavailable"), "{logs}");
+    assert!(!logs.contains(SECRET), "the password in the logs:\n{logs}");
+    for text in &texts {
+        assert!(!text.contains(SECRET), "the password in {text}");
+        assert!(!text.contains("7-sec"), "a piece of the password in {text}");
+    }
+}
+
+/// The stored record of the `remote` section of `config`.
+fn stored(conn: &mut redis::Connection, config: &FleetConfig) -> Option<String> {
+    redis::cmd("GET")
+        .arg(remote_key(config))
+        .query(conn)
+        .unwrap()
+}
+
+#[test]
+fn unsigned_mis_signed_and_moved_records_are_ignored_with_a_secret() {
+    const KEY: &str = "fleet key of the test";
+    let server = RedisServer::start(&[]);
+    let mut conn = redis(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let open = |remote: &str, host: &str, secret: Option<&str>| {
+        let mut builder = AvailabilityCache::builder(config(remote, host, None, 0))
+            .cache_path(dir.path().join(format!("{host}.json")))
+            .redis(&server.url(None));
+        if let Some(secret) = secret {
+            builder = builder.shared_secret(secret);
+        }
+        builder.open().unwrap()
+    };
+    tracing::subscriber::with_default(subscriber, || {
+        // A signed record is used by a host with the same key.
+        let a = open("remote", "a", Some(KEY));
+        let signed = stored(&mut conn, a.config()).unwrap();
+        assert!(signed.contains("\"signature\":\""), "{signed}");
+        let b = open("remote", "b", Some(KEY));
+        assert_eq!(b.status(K::Remote).source, Source::Shared);
+        assert_eq!(b.stats().shared_unsigned, 0);
+
+        // An unsigned record (written without the key, or by anyone who can write Redis)
+        // is ignored, validated here and overwritten with a signed one.
+        let plain = open("remote-2", "plain", None);
+        assert!(
+            !stored(&mut conn, plain.config())
+                .unwrap()
+                .contains("signature")
+        );
+        let c = open("remote-2", "c", Some(KEY));
+        assert_eq!(c.status(K::Remote).source, Source::Validated);
+        let stats = c.stats();
+        assert_eq!(
+            (stats.shared_unsigned, stats.shared_ignored),
+            (1, 1),
+            "{stats:?}"
+        );
+        assert!(
+            stored(&mut conn, c.config())
+                .unwrap()
+                .contains("\"signature\":\"")
+        );
+
+        // Signed with another key.
+        let d = open("remote", "d", Some("another key"));
+        assert_eq!(d.status(K::Remote).source, Source::Validated);
+        assert_eq!(d.stats().shared_unsigned, 1);
+        let e = open("remote", "e", Some(KEY));
+        assert_eq!(
+            e.stats().shared_unsigned,
+            1,
+            "d overwrote it with its own key"
+        );
+
+        // A validly signed record moved to another section hash, with or without the hash
+        // inside rewritten, and a signed failure turned into a success.
+        let good = open("remote-3", "f", Some(KEY));
+        let signed = stored(&mut conn, good.config()).unwrap();
+        let other = config("remote-4", "g", None, 0);
+        let moved = signed.replace(
+            good.config().section_key(K::Remote).as_str(),
+            other.section_key(K::Remote).as_str(),
+        );
+        for value in [&signed, &moved] {
+            let () = redis::cmd("SET")
+                .arg(remote_key(&other))
+                .arg(value)
+                .arg("PX")
+                .arg(60_000)
+                .query(&mut conn)
+                .unwrap();
+            let g = open("remote-4", "g", Some(KEY));
+            assert_eq!(g.status(K::Remote).source, Source::Validated);
+            assert_eq!(g.stats().shared_unsigned, 1);
+            std::fs::remove_file(dir.path().join("g.json")).unwrap();
+        }
+        let failed = open("fail-5", "h", Some(KEY));
+        let signed = stored(&mut conn, failed.config()).unwrap();
+        let forged = signed
+            .replace("\"validation_passed\":false", "\"validation_passed\":true")
+            .replace("\"enabled\":false", "\"enabled\":true");
+        assert_ne!(forged, signed);
+        let () = redis::cmd("SET")
+            .arg(remote_key(failed.config()))
+            .arg(&forged)
+            .arg("PX")
+            .arg(60_000)
+            .query(&mut conn)
+            .unwrap();
+        let i = open("fail-5", "i", Some(KEY));
+        assert_eq!(i.stats().shared_unsigned, 1);
+        assert!(
+            !i.is_available(K::Remote),
+            "the forged success is not believed"
+        );
+    });
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let warnings = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("without a valid signature"))
+        .count();
+    assert!(warnings >= 1, "{logs}");
+    assert!(!logs.contains(KEY), "the key in the logs:\n{logs}");
+}
+
+#[test]
+fn a_shared_answer_copied_into_the_file_expires_with_its_fleet_key() {
+    let server = RedisServer::start(&[]);
+    let mut conn = redis(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let open = |host: &str| {
+        AvailabilityCache::builder(config("remote", host, None, 0))
+            .cache_path(dir.path().join(format!("{host}.json")))
+            .max_age(Some(Duration::from_secs(3600)))
+            .clock(clock.clone())
+            .redis(&server.url(None))
+            .open()
+            .unwrap()
+    };
+    let a = open("a");
+    assert_eq!(a.status(K::Remote).source, Source::Validated);
+    // The key has 2 s left (whoever wrote it, and however it was set).
+    let () = redis::cmd("PEXPIRE")
+        .arg(remote_key(a.config()))
+        .arg(2_000)
+        .query(&mut conn)
+        .unwrap();
+    let b = open("b");
+    assert_eq!(b.status(K::Remote).source, Source::Shared);
+    let expires = b.record(K::Remote).unwrap().checked_at.0 + Duration::from_secs(3600);
+    let limit = clock.now() + Duration::from_millis(2_000);
+    assert!(expires <= limit, "{expires:?} > {limit:?}");
+    assert!(
+        expires + Duration::from_millis(500) > limit,
+        "not shortened more than needed"
+    );
+
+    // Within the key's TTL the next start reads the file; past it, not.
+    clock.advance(Duration::from_millis(1_000));
+    assert_eq!(open("b").status(K::Remote).source, Source::Cache);
+    clock.advance(Duration::from_millis(1_500));
+    assert_ne!(open("b").status(K::Remote).source, Source::Cache);
 }

@@ -1,25 +1,66 @@
 //! One process of a simulated fleet, for the fleet tests and benchmarks:
 //!
-//! `fleet_node <cache file> <redis url | -> <log file> <host> <ms[:ms]> <start at, unix ms>`
+//! `fleet_node <cache file> <redis url | -> <log file> <host> <ms[:ms]> <start at, unix ms>
+//!  [--cross] [--delay-lease <key part>:<ms>]... [--secret <key>]`
 //!
 //! (`ms`: how long the validators take; `shared:host` to set them apart.)
 //!
 //! Waits until the start time (so that every process of a test starts at once), opens a
-//! [`FleetConfig`] cache (with Redis unless the URL is `-`), and prints one JSON line: the
-//! source of each section, whether it is available, and the stats.
+//! [`FleetConfig`] cache (with `--cross`, a [`CrossConfig`]: two shared sections), with
+//! Redis unless the URL is `-`, and prints one JSON line: the source of each section,
+//! whether it is available, and the stats. `--delay-lease :search:150` sleeps 150 ms before
+//! taking a lease whose key contains `:search:` (to force crossed leases); `--secret` signs
+//! the fleet records.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use storage_availability::AvailabilityCache;
-use storage_availability_tests::fleet::{FleetConfig, FleetConfigKind, FleetProbe};
+use storage_availability::{
+    AvailabilityCache, AvailabilityCacheBuilder, BlockingValidators, RedisStore, Stats,
+    StorageAvailability, StorageKind,
+};
+use storage_availability_tests::fleet::{CrossConfig, DelayedLeases, FleetConfig, FleetProbe};
+
+struct Options {
+    url: String,
+    delays: Vec<(String, Duration)>,
+    secret: Option<String>,
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [cache, url, log, host, sleep_ms, start_at] = args.as_slice() else {
-        eprintln!("usage: fleet_node <cache> <redis url|-> <log> <host> <sleep ms> <start ms>");
+    let usage = "usage: fleet_node <cache> <redis url|-> <log> <host> <sleep ms> <start ms> \
+                 [--cross] [--delay-lease <key part>:<ms>]... [--secret <key>]";
+    let (positional, flags) = args.split_at(args.len().min(6));
+    let [cache, url, log, host, sleep_ms, start_at] = positional else {
+        eprintln!("{usage}");
         std::process::exit(2);
     };
+    let mut cross = false;
+    let mut options = Options {
+        url: url.clone(),
+        delays: Vec::new(),
+        secret: None,
+    };
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        match flag.as_str() {
+            "--cross" => cross = true,
+            "--delay-lease" => {
+                let value = flags.next().expect("--delay-lease <key part>:<ms>");
+                let (part, ms) = value.rsplit_once(':').expect("<key part>:<ms>");
+                let ms: u64 = ms.parse().expect("delay ms");
+                options
+                    .delays
+                    .push((part.to_owned(), Duration::from_millis(ms)));
+            }
+            "--secret" => options.secret = flags.next().cloned(),
+            _ => {
+                eprintln!("{usage}");
+                std::process::exit(2);
+            }
+        }
+    }
     let log = PathBuf::from(log);
     // `<ms>` for both validators, or `<shared ms>:<host ms>`.
     let (remote_ms, local_ms) = sleep_ms.split_once(':').unwrap_or((sleep_ms, sleep_ms));
@@ -30,28 +71,60 @@ fn main() {
     if let Ok(wait) = start.duration_since(SystemTime::now()) {
         std::thread::sleep(wait);
     }
-    let config = FleetConfig {
-        remote: FleetProbe::new("remote", host, Some(&log), remote_ms),
-        local: FleetProbe::new("local", host, Some(&log), local_ms),
-    };
-    let began = Instant::now();
-    let mut builder = AvailabilityCache::builder(config).cache_path(cache);
-    if url != "-" {
-        builder = builder.redis(url);
+    if cross {
+        let config = CrossConfig::new(host, Some(&log), remote_ms, local_ms);
+        run(config, cache, host, &options);
+    } else {
+        let config = FleetConfig {
+            remote: FleetProbe::new("remote", host, Some(&log), remote_ms),
+            local: FleetProbe::new("local", host, Some(&log), local_ms),
+        };
+        run(config, cache, host, &options);
     }
+}
+
+fn with_fleet<C: StorageAvailability>(
+    mut builder: AvailabilityCacheBuilder<C>,
+    options: &Options,
+) -> AvailabilityCacheBuilder<C> {
+    if options.url != "-" {
+        if options.delays.is_empty() {
+            builder = builder.redis(&options.url);
+        } else {
+            let store = RedisStore::new(&options.url).expect("a valid Redis URL");
+            builder = builder.shared_store(DelayedLeases::new(store, options.delays.clone()));
+        }
+    }
+    if let Some(secret) = &options.secret {
+        builder = builder.shared_secret(secret);
+    }
+    builder
+}
+
+fn run<C: BlockingValidators>(config: C, cache: &str, host: &str, options: &Options) {
+    let began = Instant::now();
+    let builder = with_fleet(
+        AvailabilityCache::builder(config).cache_path(cache),
+        options,
+    );
     let cache = builder.open().expect("open the cache");
     let elapsed = began.elapsed();
-    let stats = cache.stats();
-    let line = serde_json::json!({
+    let stats: Stats = cache.stats();
+    let mut line = serde_json::json!({
         "host": host,
-        "remote": cache.status(FleetConfigKind::Remote).source.as_str(),
-        "remote_ok": cache.is_available(FleetConfigKind::Remote),
-        "local": cache.status(FleetConfigKind::Local).source.as_str(),
-        "local_ok": cache.is_available(FleetConfigKind::Local),
         "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+        "validations": stats.validations,
         "shared_hits": stats.shared_hits,
+        "shared_publishes": stats.shared_publishes,
         "lease_waits": stats.lease_waits,
+        "lease_timeouts": stats.lease_timeouts,
         "shared_errors": stats.shared_errors,
+        "shared_unsigned": stats.shared_unsigned,
     });
+    for &kind in C::Kind::ALL {
+        let status = cache.status(kind);
+        line[kind.name()] = status.source.as_str().into();
+        line[format!("{}_ok", kind.name())] = cache.is_available(kind).into();
+    }
     println!("{line}");
 }
