@@ -332,6 +332,44 @@ impl RedisServer {
         assert!(status.success());
     }
 
+    /// Commands the server ran since it started (`INFO commandstats`), without `INFO` and
+    /// `CONFIG`; `None` if it does not answer.
+    pub fn commands_run(&self) -> Option<u64> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream.write_all(b"INFO commandstats\r\n").ok()?;
+        // A bulk string: `$<length>\r\n<body>\r\n`.
+        let mut reply = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buffer).ok()?;
+            if n == 0 {
+                return None;
+            }
+            reply.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&reply);
+            let (header, body) = text.split_once("\r\n")?;
+            let length: usize = header.strip_prefix('$')?.parse().ok()?;
+            if body.len() >= length {
+                let body = &body[..length];
+                return Some(
+                    body.lines()
+                        .filter_map(|l| l.strip_prefix("cmdstat_"))
+                        .filter(|l| !l.starts_with("info:") && !l.starts_with("config"))
+                        .filter_map(|l| {
+                            l.split("calls=")
+                                .nth(1)?
+                                .split(',')
+                                .next()?
+                                .parse::<u64>()
+                                .ok()
+                        })
+                        .sum(),
+                );
+            }
+        }
+    }
+
     fn answers_ping(&self) -> bool {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;

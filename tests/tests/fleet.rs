@@ -867,9 +867,9 @@ fn four_hosts_of_three_processes_validate_each_of_two_shared_sections_once_every
             let mut flags = vec!["--cross".to_owned()];
             if run >= 2 {
                 let delay = if host % 2 == 0 {
-                    ":search:150"
+                    ":search:100"
                 } else {
-                    ":queue:300"
+                    ":queue:200"
                 };
                 flags.extend(["--delay-lease".to_owned(), delay.to_owned()]);
             }
@@ -1129,6 +1129,7 @@ fn unsigned_mis_signed_and_moved_records_are_ignored_with_a_secret() {
             .redis(&server.url(None));
         if let Some(secret) = secret {
             builder = builder.shared_secret(secret);
+            assert!(!format!("{builder:?}").contains(secret), "{builder:?}");
         }
         builder.open().unwrap()
     };
@@ -1263,4 +1264,44 @@ fn a_shared_answer_copied_into_the_file_expires_with_its_fleet_key() {
     assert_eq!(open("b").status(K::Remote).source, Source::Cache);
     clock.advance(Duration::from_millis(1_500));
     assert_ne!(open("b").status(K::Remote).source, Source::Cache);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossed_leases_in_open_async_cost_one_validation_per_section_too() {
+    use storage_availability_tests::fleet::{CrossConfig, CrossConfigKind as X};
+    let server = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let (a, b) = Crossing::pair(&server.url(None));
+    let started = Instant::now();
+    let open = |host: &str, store: Crossing| {
+        AvailabilityCache::builder(CrossConfig::new(host, Some(&log), 300, 20))
+            .cache_path(dir.path().join(format!("{host}.json")))
+            .shared_store(store)
+            .open_async()
+    };
+    let (a, b) = tokio::join!(open("hostA", a), open("hostB", b));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(a.status(X::Search).source, Source::Validated);
+    assert_eq!(b.status(X::Queue).source, Source::Validated);
+    assert_eq!(a.status(X::Queue).source, Source::Shared);
+    assert_eq!(b.status(X::Search).source, Source::Shared);
+    let calls = logged_calls(&log);
+    for section in ["search", "queue"] {
+        let n = calls.iter().filter(|(t, _)| t == section).count();
+        assert_eq!(n, 1, "{section}: {calls:?}");
+    }
+    for cache in [&a, &b] {
+        let stats = cache.stats();
+        assert_eq!(
+            (stats.lease_waits, stats.lease_timeouts),
+            (0, 0),
+            "{stats:?}"
+        );
+    }
 }

@@ -359,6 +359,8 @@ impl FleetClaim {
     /// is something to validate here.
     fn settle(&mut self) -> bool {
         self.send();
+        // Sections still to validate here from an earlier round (none after `prepare`).
+        let before = self.publish.len();
         let mut ready = false;
         while !self.waiting.is_empty() && self.failed.is_none() {
             let mut still = Vec::new();
@@ -372,7 +374,7 @@ impl FleetClaim {
             }
             self.waiting = still;
             // A section taken over (its lease vanished) or waited for past the bound.
-            ready = !self.publish.is_empty();
+            ready = self.publish.len() > before;
             if ready || self.failed.is_some() || self.waiting.is_empty() {
                 break;
             }
