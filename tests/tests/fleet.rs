@@ -1305,3 +1305,64 @@ async fn crossed_leases_in_open_async_cost_one_validation_per_section_too() {
         );
     }
 }
+
+/// The real resolver against a DNS server that never answers: a private mount namespace
+/// whose `/etc/resolv.conf` names a loopback UDP socket that reads and never replies. The
+/// system resolver would wait its 5 s x 2 attempts; the start waits the connect deadline.
+#[test]
+fn a_silent_dns_server_costs_one_connect_deadline() {
+    let unshare = Path::new("/usr/bin/unshare");
+    let uid = Command::new("id").arg("-u").output().ok();
+    let root = uid.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || !unshare.exists() {
+        eprintln!("note: needs root and unshare(1) for a private resolv.conf; skipping");
+        return;
+    }
+    // A loopback address of its own, so that parallel runs do not collide on port 53.
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let ip = Ipv4Addr::new(127, 53, (nanos >> 8) as u8, (nanos as u8).max(1));
+    let Ok(dns) = std::net::UdpSocket::bind((ip, 53)) else {
+        eprintln!("note: cannot bind {ip}:53; skipping");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        format!("nameserver {ip}\noptions timeout:5 attempts:2\n"),
+    )
+    .unwrap();
+    let script = format!(
+        "mount --bind '{}' /etc/resolv.conf && exec \"$0\" \"$@\"",
+        resolv.display()
+    );
+    let out = Command::new(unshare)
+        .args(["-m", "sh", "-c", &script])
+        .arg(env!("CARGO_BIN_EXE_fleet_node"))
+        .arg(dir.path().join("a.json"))
+        .arg("redis://:pw@redis.internal:6379/")
+        .arg(dir.path().join("calls.log"))
+        .arg("hostA")
+        .arg("0")
+        .arg("0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The lookup did reach the silent server (the test measures what it claims to).
+    dns.set_nonblocking(true).unwrap();
+    let mut query = [0u8; 512];
+    assert!(dns.recv_from(&mut query).is_ok(), "no DNS query was sent");
+    assert_eq!(line["shared_errors"], 1, "{line}");
+    assert_eq!(line["remote"], "validated", "{line}");
+    // The deadline (200 ms) + 100 ms, plus the start's own file work (a save with fsyncs).
+    let took = line["elapsed_ms"].as_f64().unwrap();
+    assert!(took < 400.0, "{line}");
+}
