@@ -5,7 +5,12 @@
 //! a lease taken with "set if absent" and released by compare-and-delete); [`RedisStore`]
 //! (feature `redis`) implements it. `fleet.rs` holds the lookup order: local file, then a
 //! fresh record of the store, then one host validating under a fleet-wide lease while the
-//! others poll for its record.
+//! others poll for its record, with the lease rule: a host validates the sections whose
+//! lease it holds (and its host-scoped ones) before it waits for any lease held by another.
+//!
+//! Trust: whoever can write the store answers for every host, unless records are signed
+//! ([`shared_secret`](crate::AvailabilityCacheBuilder::shared_secret), HMAC-SHA256); a
+//! record copied into the local file never outlives its key in the store.
 //!
 //! The store is an optimisation like the file: every failure makes the rest of the refresh
 //! local, is logged once and counted in [`Stats`](crate::Stats); it never fails start-up.
@@ -403,11 +408,12 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     }
 
     /// Shares `scope = "shared"` sections through the Redis server at `url`
-    /// (`redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS), with the
-    /// default timeouts of [`RedisStore`](crate::RedisStore). No connection is made until a
-    /// shared section is stale. A URL that does not parse makes `open` return
-    /// [`Error::InvalidOption`](crate::Error::InvalidOption), whose message never contains the
-    /// password.
+    /// (`redis://[user:password@]host[:port][/db]`, `rediss://` for TLS, or a Unix socket:
+    /// `redis+unix:///path?pass=...`), with the default timeouts of
+    /// [`RedisStore`](crate::RedisStore). No connection is made until a shared section is
+    /// stale. A URL that does not parse makes `open` return
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption), whose message does not show the
+    /// URL at all (percent-encode `/`, `#`, `?` and `@` in a password).
     ///
     /// ```no_run
     /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
@@ -427,5 +433,51 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
             Err(crate::Error::InvalidOption { reason, .. }) => self.reject("redis", &reason),
             Err(_) => self.reject("redis", "not a valid Redis URL"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(key: &[u8]) -> SharedSecret {
+        SharedSecret(Arc::from(key))
+    }
+
+    #[test]
+    fn signatures_bind_the_key_the_store_key_and_every_byte() {
+        let canonical = br#"{"schema_version":"1.0","enabled":true}"#.to_vec();
+        let signed = secret(b"k1").append_signature("ns:T:search:ab", canonical.clone());
+        assert!(signed.ends_with(b"\"}"));
+        assert!(String::from_utf8_lossy(&signed).contains(",\"signature\":\""));
+        let json: serde_json::Value = serde_json::from_slice(&signed).unwrap();
+        assert_eq!(json["signature"].as_str().unwrap().len(), 64);
+
+        assert_eq!(
+            secret(b"k1").verified("ns:T:search:ab", &signed),
+            Ok(canonical.clone())
+        );
+        assert_eq!(
+            secret(b"k2").verified("ns:T:search:ab", &signed),
+            Err("signature does not match")
+        );
+        assert_eq!(
+            secret(b"k1").verified("ns:T:queue:ab", &signed),
+            Err("signature does not match")
+        );
+        assert_eq!(
+            secret(b"k1").verified("ns:T:search:ab", &canonical),
+            Err("unsigned record")
+        );
+        for i in 0..signed.len() {
+            let mut tampered = signed.clone();
+            tampered[i] ^= 0x01;
+            assert!(
+                secret(b"k1").verified("ns:T:search:ab", &tampered).is_err(),
+                "byte {i} flipped"
+            );
+        }
+        assert!(secret(b"k1").verified("k", b"").is_err());
+        assert_eq!(format!("{:?}", secret(b"k1")), "SharedSecret(***)");
     }
 }
