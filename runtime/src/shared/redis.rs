@@ -280,7 +280,8 @@ impl RedisStore {
     /// How the host name of a `redis://` URL is resolved to addresses. Default: the system
     /// resolver (`ToSocketAddrs`). For service discovery of your own, or to test. It runs on
     /// the connection's helper thread, within the connect deadline: one that never returns
-    /// costs the deadline, not more. The addresses are tried in order, sharing what is
+    /// costs the deadline, not more, and while it hangs every further connection attempt of
+    /// this store fails at once (rather than stacking up threads). The addresses are tried in order, sharing what is
     /// left of the deadline. Not used for IP addresses, Unix sockets or `rediss://` (TLS
     /// checks the certificate against the name; the system resolves it, within the same
     /// deadline).
