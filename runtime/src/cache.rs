@@ -216,7 +216,9 @@ pub struct Stats {
     /// Refreshes in which the fleet store failed (unreachable, slow, bad reply): the rest of
     /// that refresh worked locally.
     pub shared_errors: u64,
-    /// Shared sections that waited for another host holding the validation lease.
+    /// Shared sections whose result this host had to poll for (sleeping) while another host
+    /// held the validation lease, after validating its own leased and host-scoped sections.
+    /// A record that was already published when this host got to it is not a wait.
     pub lease_waits: u64,
     /// Waits that ran past their bound: the section was validated here, without the lease.
     pub lease_timeouts: u64,
