@@ -39,7 +39,7 @@ pub use redis::RedisStore;
 pub const DEFAULT_NAMESPACE: &str = "storage-availability";
 
 /// A key-value store shared by a fleet of hosts, holding the records of `scope = "shared"`
-/// sections: [`RedisStore`] (feature `redis`), or your own.
+/// sections: `RedisStore` (feature `redis`), or your own.
 ///
 /// Every method is a single round trip that must give up within the store's own short
 /// timeouts; an error makes the cache work locally for the rest of the refresh. Values are
@@ -105,7 +105,7 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     /// The value at `key` with the key's remaining time to live (`None` when the store does
     /// not know it, or the key has none). The cache uses the TTL so that a record copied
     /// into the local file expires no later than the store's key. The default calls
-    /// [`get`](Self::get) and reports no TTL; [`RedisStore`] asks `GET` and `PTTL` in one
+    /// [`get`](Self::get) and reports no TTL; `RedisStore` (feature `redis`) asks `GET` and `PTTL` in one
     /// round trip.
     ///
     /// ```
@@ -295,7 +295,7 @@ pub(crate) struct SharedRecord {
 
 impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     /// Shares the answers of `scope = "shared"` sections with a fleet of hosts through
-    /// `store` (usually a [`RedisStore`](crate::RedisStore), feature `redis`). Host-scoped
+    /// `store` (usually a `RedisStore`, feature `redis`). Host-scoped
     /// sections never reach it. Default: none.
     ///
     /// ```
