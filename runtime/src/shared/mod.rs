@@ -105,8 +105,8 @@ pub trait SharedStore: Send + Sync + fmt::Debug {
     /// The value at `key` with the key's remaining time to live (`None` when the store does
     /// not know it, or the key has none). The cache uses the TTL so that a record copied
     /// into the local file expires no later than the store's key. The default calls
-    /// [`get`](Self::get) and reports no TTL; `RedisStore` (feature `redis`) asks `GET` and `PTTL` in one
-    /// round trip.
+    /// [`get`](Self::get) and reports no TTL; `RedisStore` (feature `redis`) asks `GET` and
+    /// `PTTL` in one round trip.
     ///
     /// ```
     /// # use std::time::Duration;
