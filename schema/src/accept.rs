@@ -35,7 +35,10 @@ use crate::{CacheFile, VersionError, is_compatible};
 /// assert!(matches!(parse_cache_file(newer), Err(AcceptError::Version(_))));
 /// ```
 pub fn parse_cache_file(bytes: &[u8]) -> Result<CacheFile, AcceptError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    // serde_json skips unknown fields without checking their strings' UTF-8 or `\u`
+    // escapes; a JSON document (what the schema is checked against) must be valid in full.
+    let text = json_text(bytes).map_err(AcceptError::Parse)?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     let parsed = object::<_, CacheFile>(&mut deserializer).and_then(|file| {
         deserializer.end()?;
         Ok(file)
@@ -53,8 +56,7 @@ pub fn parse_cache_file(bytes: &[u8]) -> Result<CacheFile, AcceptError> {
                 schema_version: String,
             }
             if let Ok(v) = serde_json::from_slice::<VersionOnly>(bytes)
-                && let Err(e @ VersionError::UnsupportedMajor { .. }) =
-                    is_compatible(&v.schema_version)
+                && let Err(e) = is_compatible(&v.schema_version)
             {
                 return Err(AcceptError::Version(e));
             }
@@ -76,7 +78,8 @@ pub enum AcceptError {
     /// Not a cache file of this format: not JSON, or not what the schema allows.
     #[error("does not parse: {0}")]
     Parse(ParseError),
-    /// A file of another major version: replaced by the next save, not moved aside.
+    /// A file of another major version, or whose `schema_version` is not `MAJOR.MINOR`:
+    /// replaced by the next save, not moved aside.
     #[error(transparent)]
     Version(VersionError),
 }
@@ -175,6 +178,62 @@ impl fmt::Display for ParseErrorKind {
     }
 }
 
+/// `bytes` as text that a JSON parser reads into a document: UTF-8, and every `\u` escape
+/// a Unicode scalar value (a high surrogate followed by a low one, never one alone).
+/// Backslashes appear only inside strings in JSON, so each one starts an escape; a
+/// backslash elsewhere is left to the parser, which rejects it.
+fn json_text(bytes: &[u8]) -> Result<&str, ParseError> {
+    let at = |offset: usize| {
+        let before = &bytes[..offset];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        ParseError {
+            kind: ParseErrorKind::Syntax,
+            line,
+            column: offset - line_start + 1,
+        }
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| at(e.valid_up_to()))?;
+    let hex = |i: usize| -> Option<u32> {
+        let digits = bytes.get(i..i + 4)?;
+        let digits = std::str::from_utf8(digits).ok()?;
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let mut i = 0;
+    while let Some(found) = bytes[i..].iter().position(|&b| b == b'\\') {
+        let escape = i + found;
+        match bytes.get(escape + 1) {
+            Some(b'u') => {
+                let Some(code) = hex(escape + 2) else {
+                    // Not four hex digits: the parser reports it.
+                    i = escape + 2;
+                    continue;
+                };
+                i = escape + 6;
+                match code {
+                    0xD800..=0xDBFF => {
+                        let low = (bytes.get(i..i + 2) == Some(&b"\\u"[..]))
+                            .then(|| hex(i + 2))
+                            .flatten();
+                        match low {
+                            Some(0xDC00..=0xDFFF) => i += 6,
+                            _ => return Err(at(escape)),
+                        }
+                    }
+                    0xDC00..=0xDFFF => return Err(at(escape)),
+                    _ => {}
+                }
+            }
+            Some(_) => i = escape + 2,
+            None => break,
+        }
+    }
+    Ok(text)
+}
+
 /// Deserializes `T` from a JSON object only. serde's derived structs also accept an array of
 /// their fields in order, which the schema (`"type": "object"`) rejects.
 pub(crate) fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -234,5 +293,30 @@ pub(crate) fn version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Stri
         _ => Err(de::Error::custom(
             "a schema_version that is not of the form MAJOR.MINOR",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_and_invalid_utf8_are_refused_even_in_ignored_fields() {
+        for bad in [
+            &br#"{"x": "\ud800"}"#[..],
+            br#"{"x": "\udc00"}"#,
+            br#"{"x": "\ud800\u0041"}"#,
+            b"{\"x\": \"\xff\"}",
+        ] {
+            let e = json_text(bad).unwrap_err();
+            assert_eq!(e.kind(), ParseErrorKind::Syntax);
+        }
+        for good in [
+            &br#"{"x": "\ud83d\ude00 \\u \u00e9 \n"}"#[..],
+            br#"{"x": "\\ud800"}"#,
+        ] {
+            assert!(json_text(good).is_ok(), "{}", String::from_utf8_lossy(good));
+            let _: serde_json::Value = serde_json::from_slice(good).unwrap();
+        }
     }
 }
