@@ -88,8 +88,8 @@ pub enum AcceptError {
 ///
 /// ```
 /// use storage_availability_schema::{parse_cache_file, AcceptError, ParseErrorKind};
-/// let Err(AcceptError::Parse(e)) = parse_cache_file(b"[1,") else { panic!() };
-/// assert_eq!((e.kind(), e.line(), e.column()), (ParseErrorKind::Eof, 1, 3));
+/// let Err(AcceptError::Parse(e)) = parse_cache_file(b"{\"a\": [1,") else { panic!() };
+/// assert_eq!((e.kind(), e.line(), e.column()), (ParseErrorKind::Eof, 1, 9));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} at line {line}, column {column}")]
