@@ -1,5 +1,7 @@
-//! The storage-availability cache file format: serde types, their JSON Schema, and the
-//! version rule.
+//! The storage-availability cache file format: serde types, their JSON Schema, the version
+//! rule, the one acceptance rule for a file ([`parse_cache_file`]: whatever the published
+//! schema rejects, it rejects) and the safe bounded reader ([`read`]) that the library and
+//! the `availability` tool share.
 //!
 //! The file is a published contract, read by deployment checks, dashboards and programs in
 //! other languages. Its JSON Schema is generated from these types by schemars and checked in
