@@ -203,7 +203,7 @@ fn json_text(bytes: &[u8]) -> Result<&str, ParseError> {
         u32::from_str_radix(digits, 16).ok()
     };
     let mut i = 0;
-    while let Some(found) = bytes[i..].iter().position(|&b| b == b'\\') {
+    while let Some(found) = memchr::memchr(b'\\', &bytes[i..]) {
         let escape = i + found;
         match bytes.get(escape + 1) {
             Some(b'u') => {
