@@ -20,7 +20,7 @@ const ARBITRARY_CASES: u32 = 4096;
 const JSONISH_CASES: u32 = 4096;
 const VALID_CASES: u32 = 2048;
 const MUTATED_CASES: u32 = 4096;
-const EDITED_CASES: u32 = 3072;
+const EDITED_CASES: u32 = 2048;
 
 /// `cases` cases; a failing input is saved next to this file (`loader_props.regressions`)
 /// and replayed first by later runs.
