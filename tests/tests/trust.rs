@@ -350,6 +350,28 @@ fn planted_corrupt_names_and_a_clock_step_back_keep_the_fresh_evidence() {
 }
 
 #[test]
+fn another_users_files_named_like_our_temp_files_are_not_swept() {
+    if skip_unless_root("another_users_files_named_like_our_temp_files_are_not_swept") {
+        return;
+    }
+    let shared = shared_dir();
+    let path = shared.path().join("cache.json");
+    let planted = shared.path().join(".cache.json.tmp-1-0123456789abcdef");
+    run_as_nobody("touch", &[&"-d", &"2 hours ago", &planted]);
+    // One of ours, as old, is swept.
+    let ours = shared.path().join(".cache.json.tmp-2-0123456789abcdef");
+    file_with_mtime(&ours, b"", SystemTime::now() - Duration::from_secs(7200));
+    let cache = open_at(&path, &config("fail:refused"));
+    assert_kv_refused(&cache);
+    assert!(
+        planted.exists(),
+        "another user's file was deleted by the sweep"
+    );
+    assert!(!ours.exists());
+    assert_eq!(cache.stats().temp_files_swept, 1);
+}
+
+#[test]
 fn without_the_lock_a_corrupt_file_is_left_in_place_and_the_log_says_so() {
     logs();
     let dir = tempfile::tempdir().unwrap();

@@ -70,7 +70,8 @@ impl FileStore {
         self
     }
 
-    /// The quarantined copies of the cache file, oldest first.
+    /// The quarantined copies of the cache file (`<file>.corrupt-*`, whoever made them),
+    /// oldest first by their modification time.
     pub fn quarantined(&self) -> Vec<PathBuf> {
         quarantine::quarantined(&self.path)
     }
