@@ -17,6 +17,7 @@ use crate::gate::Gate;
 use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
 use crate::shared::{FleetCounters, FleetOptions};
 use crate::store::StoreLock;
+use crate::store::fallback::writable_location;
 use crate::store::path::{cache_path_for_config, cache_path_for_type};
 use crate::store::{CacheStore, FileStore, Loaded, LockOutcome};
 use crate::validate::{self, Ending, Finished};
@@ -222,6 +223,10 @@ pub struct Stats {
     pub lease_waits: u64,
     /// Waits that ran past their bound: the section was validated here, without the lease.
     pub lease_timeouts: u64,
+    /// Cache files found that were not ours (another user's, writable by group or others,
+    /// a symbolic link): not trusted, every section validated afresh, the file replaced by
+    /// the next save when the directory allows. See "Trust model" in README.md.
+    pub untrusted: u64,
 }
 
 #[derive(Debug, Default)]
@@ -238,6 +243,8 @@ pub(crate) struct Counters {
     lock_timeouts: AtomicU64,
     temp_files_swept: AtomicU64,
     refreshes: AtomicU64,
+    untrusted: AtomicU64,
+    warned_untrusted: std::sync::atomic::AtomicBool,
     pub(crate) fleet: FleetCounters,
 }
 
@@ -419,7 +426,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
             Some(Arc::new(FileStore::new(path)))
         } else if let Some(config_path) = &self.config_path {
             match cache_path_for_config(config_path) {
-                Ok(path) => Some(Arc::new(FileStore::new(path))),
+                Ok(path) => Some(Arc::new(FileStore::new(writable_location(path)))),
                 Err(error) => {
                     tracing::warn!(target: TARGET, config_path = %config_path.display(), %error,
                         "cannot derive the cache file path; keeping results in memory");
@@ -591,6 +598,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             shared_errors: get(&c.fleet.errors),
             lease_waits: get(&c.fleet.lease_waits),
             lease_timeouts: get(&c.fleet.lease_timeouts),
+            untrusted: get(&c.untrusted),
         }
     }
 
@@ -889,17 +897,32 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     ) -> bool {
         match loaded {
             Loaded::Corrupt(reason) => {
-                tracing::warn!(target: TARGET, path = ?store.location(), %reason,
-                    "cache file is corrupt; moving it aside and regenerating");
-                match quarantined {
-                    Some(Ok(Some(moved))) => tracing::info!(target: TARGET,
-                        to = %moved.display(), "quarantined corrupt cache file"),
-                    Some(Err(error)) => tracing::warn!(target: TARGET, %error,
-                        "could not quarantine the corrupt cache file; it will be replaced"),
-                    Some(Ok(None)) | None => {}
-                }
                 bump(&self.stats.corrupt_recovered, 1);
-                true
+                let path = store.location();
+                match quarantined {
+                    Some(Ok(Some(moved))) => {
+                        tracing::warn!(target: TARGET, ?path, %reason, to = %moved.display(),
+                            "cache file is corrupt; moved it aside and regenerating");
+                        true
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(target: TARGET, ?path, %reason, %error,
+                            "cache file is corrupt and could not be moved aside; it will be replaced");
+                        true
+                    }
+                    Some(Ok(None)) => {
+                        tracing::warn!(target: TARGET, ?path, %reason,
+                            "cache file is corrupt and was gone or not ours to move; regenerating");
+                        true
+                    }
+                    // Unlocked, the file may be a neighbour's: neither moved nor overwritten.
+                    None => {
+                        tracing::warn!(target: TARGET, ?path, %reason,
+                            "cache file is corrupt; without the cache lock it is left in place \
+                             (not moved aside, not overwritten); validating without saving");
+                        false
+                    }
+                }
             }
             Loaded::Unusable(reason) => {
                 tracing::warn!(target: TARGET, path = ?store.location(), %reason,
@@ -912,6 +935,18 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     "the cache path {reason}, which is not ours to replace; keeping results in memory"
                 ));
                 false
+            }
+            Loaded::Untrusted(reason) => {
+                bump(&self.stats.untrusted, 1);
+                let path = store.location();
+                if !self.stats.warned_untrusted.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(target: TARGET, ?path, %reason,
+                        "cache file is not ours, so it is not trusted: validating every section \
+                         and replacing it when the directory allows");
+                } else {
+                    tracing::debug!(target: TARGET, ?path, %reason, "cache file is not ours");
+                }
+                true
             }
             Loaded::Missing | Loaded::File(_) => true,
         }

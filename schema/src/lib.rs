@@ -1,5 +1,7 @@
-//! The storage-availability cache file format: serde types, their JSON Schema, and the
-//! version rule.
+//! The storage-availability cache file format: serde types, their JSON Schema, the version
+//! rule, the one acceptance rule for a file ([`parse_cache_file`]: whatever the published
+//! schema rejects, it rejects) and the safe bounded reader ([`read`]) that the library and
+//! the `availability` tool share.
 //!
 //! The file is a published contract, read by deployment checks, dashboards and programs in
 //! other languages. Its JSON Schema is generated from these types by schemars and checked in
@@ -25,8 +27,11 @@ use std::time::{Duration, SystemTime};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod accept;
 mod json_schema;
+pub mod read;
 
+pub use accept::{AcceptError, ParseError, ParseErrorKind, parse_cache_file};
 pub use json_schema::{cache_file_schema, schema_for_sections};
 
 /// The format version this crate writes. Files with the same major version are read.
@@ -68,10 +73,13 @@ pub struct CacheFile {
     /// The format version, `MAJOR.MINOR`. Readers accept their own major version; a newer
     /// minor version may add fields, which older readers ignore.
     #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+$"))]
+    #[serde(deserialize_with = "accept::version")]
     pub schema_version: String,
     /// Where and when the file was written. For diagnostics only: validity never depends on it.
+    #[serde(deserialize_with = "accept::object")]
     pub metadata: Metadata,
     /// One record per section, by section name.
+    #[serde(deserialize_with = "accept::object_values")]
     pub sections: BTreeMap<String, SectionRecord>,
 }
 
@@ -135,6 +143,7 @@ pub struct SectionRecord {
     pub checked_at: Timestamp,
     /// How long the validation took, in milliseconds.
     #[schemars(range(min = 0.0))]
+    #[serde(deserialize_with = "accept::non_negative")]
     pub duration_ms: f64,
     /// How many validations in a row have failed for this hash (0 after a success). Failed
     /// sections are retried after a backoff that doubles with each one.
@@ -335,6 +344,13 @@ impl Timestamp {
             return Err(invalid(format!(
                 "expected RFC 3339 in UTC such as 2026-11-25T10:00:00Z (pattern {TIMESTAMP_PATTERN})"
             )));
+        }
+        // A leap second exists only at 23:59:60 UTC (RFC 3339, and the schema's
+        // `date-time` format); humantime would take any minute's second 60.
+        if &s[17..19] == "60" && &s[11..17] != "23:59:" {
+            return Err(invalid(
+                "second 60 (a leap second) is only valid at 23:59:60".to_owned(),
+            ));
         }
         humantime::parse_rfc3339(s)
             .map(Timestamp)
@@ -592,6 +608,7 @@ mod tests {
             "2025-11-25T10:00Z",
             "2025-13-01T00:00:00Z",
             "2025-02-29T00:00:00Z",
+            "2025-11-25T10:00:60Z",
             "1969-12-31T23:59:59Z",
             "",
             "now",

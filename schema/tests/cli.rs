@@ -405,3 +405,70 @@ fn usage_errors_exit_2_and_help_documents_exit_codes() {
         help.stdout
     );
 }
+
+/// A FIFO swapped in between a type check and a blocking open would hang the tool forever
+/// (nobody writes to it). The tool opens with `O_NONBLOCK` and checks the type on the open
+/// handle, so every run returns promptly, whatever it found at the path.
+#[cfg(unix)]
+#[test]
+fn check_returns_promptly_when_a_fifo_is_swapped_in() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("cache.json");
+    let good = write_json(dir.path(), "good.json", &good_file());
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, target, good, fifo) = (stop.clone(), target.clone(), good.clone(), fifo);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // The regular file, then the FIFO, at the same path.
+                std::fs::rename(&good, &target).unwrap();
+                std::fs::rename(&target, &good).unwrap();
+                std::fs::rename(&fifo, &target).unwrap();
+                std::fs::rename(&target, &fifo).unwrap();
+            }
+        })
+    };
+    let binary = assert_cmd::cargo::cargo_bin("availability");
+    let (mut ok, mut refused) = (0, 0);
+    for run in 0..300 {
+        let mut child = std::process::Command::new(&binary)
+            .arg("check")
+            .arg(&target)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                stop.store(true, Ordering::Relaxed);
+                panic!("`availability check` hung on run {run} (a FIFO was swapped in)");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        match status.code() {
+            Some(0) => ok += 1,
+            Some(2) => refused += 1,
+            other => panic!("unexpected exit {other:?}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    println!("{ok} runs read the file, {refused} found a FIFO or nothing; none hung");
+}

@@ -160,6 +160,12 @@ fn a_newer_minor_version_with_extra_fields_is_valid() {
 fn broken(break_it: impl FnOnce(&mut Value)) -> Vec<String> {
     let mut value = sample_json();
     break_it(&mut value);
+    // One acceptance rule: whatever the schema rejects, the reader rejects.
+    let bytes = serde_json::to_vec(&value).unwrap();
+    assert!(
+        storage_availability_schema::parse_cache_file(&bytes).is_err(),
+        "the acceptance rule accepted {value:#}"
+    );
     violations(&checked_in_schema(), &value)
 }
 
@@ -278,17 +284,56 @@ fn negative_numbers_are_rejected() {
 }
 
 #[test]
-fn some_rules_are_the_schema_s_alone() {
-    // The reader accepts these (a negative f64, any version string, checked later by
-    // `is_compatible`); the schema is the stricter contract.
-    let mut value = sample_json();
-    value["sections"]["csv"]["duration_ms"] = json!(-1.0);
-    value["schema_version"] = json!("1");
-    serde_json::from_value::<CacheFile>(value.clone()).unwrap();
-    assert_eq!(
-        violations(&checked_in_schema(), &value),
-        ["/schema_version", "/sections/csv/duration_ms"]
-    );
+fn the_acceptance_rule_rejects_what_serde_alone_would_read() {
+    // serde's derived types alone read these; the schema and `parse_cache_file` do not.
+    for (what, break_it, pointer) in [
+        (
+            "negative duration_ms",
+            (|v: &mut Value| v["sections"]["csv"]["duration_ms"] = json!(-1.0)) as fn(&mut Value),
+            "/sections/csv/duration_ms",
+        ),
+        (
+            "metadata as an array",
+            |v: &mut Value| {
+                let m = &v["metadata"];
+                let array = json!([
+                    m["generator"],
+                    m["generated_at"],
+                    m["config_type"],
+                    m["config_path"],
+                    m["config_mtime"],
+                    m["platform"]
+                ]);
+                v["metadata"] = array;
+            },
+            "/metadata",
+        ),
+        (
+            "a record as an array",
+            |v: &mut Value| {
+                let r = v["sections"]["csv"].clone();
+                v["sections"]["csv"] = json!([
+                    r["section_hash"],
+                    r["enabled"],
+                    r["validation_passed"],
+                    r["last_error"],
+                    r["errors"],
+                    r["warnings"],
+                    r["checked_at"],
+                    r["duration_ms"],
+                    r["consecutive_failures"]
+                ]);
+            },
+            "/sections/csv",
+        ),
+        (
+            "a leap second at 10:00",
+            |v: &mut Value| v["sections"]["csv"]["checked_at"] = json!("2026-11-25T10:00:60Z"),
+            "/sections/csv/checked_at",
+        ),
+    ] {
+        assert_eq!(broken(break_it), [pointer], "{what}");
+    }
 }
 
 #[test]

@@ -541,3 +541,26 @@ fn an_unreadable_file_is_replaced() {
     assert!(quarantined(&path).is_empty());
     assert_valid_file(&path);
 }
+
+/// A symlink at the cache path to a regular file (a valid cache file, even) is never
+/// followed: not trusted, every section validated, the link replaced by our own file (the
+/// rename replaces the link itself), its target untouched.
+#[cfg(unix)]
+#[test]
+fn a_symlink_to_a_regular_file_is_not_followed_and_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("elsewhere.json");
+    std::fs::write(&target, valid_file()).unwrap();
+    let path = dir.path().join("cache.json");
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    tried();
+    let (cache, config) = open(&path);
+    assert_correct(&cache);
+    assert_eq!(config.total_calls(), 3, "read through the symlink");
+    let stats = cache.stats();
+    assert_eq!((stats.untrusted, stats.saves), (1, 1));
+    assert!(quarantined(&path).is_empty());
+    assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+    assert_valid_file(&path);
+    assert_eq!(std::fs::read(&target).unwrap(), valid_file());
+}

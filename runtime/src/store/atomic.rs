@@ -170,7 +170,8 @@ fn random() -> u64 {
     hasher.finish()
 }
 
-/// Removes our temp files for `target` older than `older_than` (left by a crash). Called
+/// Removes our temp files for `target` older than `older_than` (left by a crash): regular
+/// files owned by this process only. Called
 /// with the lock held, so no live save of a cooperating process is touched; the age guard
 /// protects saves of processes that could not take the lock.
 pub(crate) fn sweep_temp_files(target: &Path, older_than: Duration) -> usize {
@@ -189,9 +190,14 @@ pub(crate) fn sweep_temp_files(target: &Path, older_than: Duration) -> usize {
         if !entry.file_name().to_string_lossy().starts_with(&prefix) {
             continue;
         }
-        let old_enough = entry
-            .metadata()
-            .and_then(|m| m.modified())
+        // Only our own regular files (`DirEntry::metadata` does not follow a link): a file
+        // another user planted under our prefix is not ours to delete.
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() || !super::trust::owned_by_us(&meta) {
+            continue;
+        }
+        let old_enough = meta
+            .modified()
             .map(|modified| now.duration_since(modified).unwrap_or_default() >= older_than)
             .unwrap_or(false);
         if old_enough && std::fs::remove_file(entry.path()).is_ok() {

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use storage_availability_schema::{CacheFile, is_compatible};
+use storage_availability_schema::{AcceptError, CacheFile, VersionError, parse_cache_file};
 
 use super::atomic::{self, FaultInjector};
 use super::lock::{self, LockAttempt};
 use super::path;
 use super::quarantine;
 use super::read::{self, ReadOutcome};
+use super::trust;
 use super::{CacheStore, Loaded, LockOutcome, StoreLock};
 
 /// Temp files of interrupted saves older than this are removed.
@@ -69,41 +70,36 @@ impl FileStore {
         self
     }
 
-    /// The quarantined copies of the cache file, oldest first.
+    /// The quarantined copies of the cache file (`<file>.corrupt-*`, whoever made them),
+    /// oldest first by their modification time.
     pub fn quarantined(&self) -> Vec<PathBuf> {
         quarantine::quarantined(&self.path)
     }
 }
 
-/// A symlink at the cache path is ours to remove when it leads to a regular file (or
-/// nowhere), as a save would replace it; one to a directory, FIFO or device is the user's.
-fn link_is_ours(path: &Path) -> bool {
-    match std::fs::metadata(path) {
-        Ok(target) => target.is_file(),
-        Err(e) => e.kind() == io::ErrorKind::NotFound,
-    }
+/// A symlink at the cache path is ours to remove when we made it (its owner is us) and it
+/// leads to a regular file (or nowhere), as a save would replace it; one to a directory,
+/// FIFO or device is the user's.
+fn link_is_ours(path: &Path, link: &std::fs::Metadata) -> bool {
+    trust::owned_by_us(link)
+        && match std::fs::metadata(path) {
+            Ok(target) => target.is_file(),
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
 }
 
-/// Parses a cache file's bytes, telling a file of another version from a broken one.
+/// Parses a cache file's bytes by the schema crate's one acceptance rule, telling a file of
+/// another version from a broken one. Reasons give a problem's kind and position, never
+/// the file's content.
 pub(super) fn parse(bytes: &[u8]) -> Loaded {
-    #[derive(serde::Deserialize)]
-    struct VersionOnly {
-        schema_version: String,
-    }
-    match serde_json::from_slice::<CacheFile>(bytes) {
-        Ok(file) => match is_compatible(&file.schema_version) {
-            Ok(()) => Loaded::File(file),
-            Err(e) => Loaded::Unusable(e.to_string()),
-        },
-        Err(parse_error) => match serde_json::from_slice::<VersionOnly>(bytes) {
-            Ok(v) if is_compatible(&v.schema_version).is_err() => Loaded::Unusable(
-                is_compatible(&v.schema_version)
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default(),
-            ),
-            _ => Loaded::Corrupt(format!("does not parse: {parse_error}")),
-        },
+    match parse_cache_file(bytes) {
+        Ok(file) => Loaded::File(file),
+        // Never the malformed version string itself: it is the file's content.
+        Err(AcceptError::Version(VersionError::Malformed(_))) => {
+            Loaded::Unusable("schema_version is not of the form MAJOR.MINOR".to_owned())
+        }
+        Err(AcceptError::Version(e)) => Loaded::Unusable(e.to_string()),
+        Err(e) => Loaded::Corrupt(e.to_string()),
     }
 }
 
@@ -120,6 +116,7 @@ impl CacheStore for FileStore {
                 "is {size} bytes or more, over the {max_bytes}-byte limit"
             )),
             ReadOutcome::NotRegular { kind } => Loaded::NotRegular(format!("is {kind}")),
+            ReadOutcome::Untrusted(reason) => Loaded::Untrusted(reason),
             ReadOutcome::Failed(e) => Loaded::Unusable(format!("cannot be read: {e}")),
         }
     }
@@ -129,8 +126,8 @@ impl CacheStore for FileStore {
             && !dir.as_os_str().is_empty()
             && !dir.exists()
         {
-            // The platform cache directory may not exist yet.
-            let _ = std::fs::create_dir_all(dir);
+            // The platform cache directory may not exist yet: made private to this user.
+            let _ = create_private_dir(dir);
         }
         match lock::lock_exclusive(&self.lock_path, timeout) {
             LockAttempt::Locked(guard) => LockOutcome::Locked(StoreLock::new(guard)),
@@ -141,6 +138,10 @@ impl CacheStore for FileStore {
             )),
             LockAttempt::Failed(e) => LockOutcome::Unavailable(format!(
                 "failed to open lock file {}: {e}",
+                self.lock_path.display()
+            )),
+            LockAttempt::Untrusted(reason) => LockOutcome::Unavailable(format!(
+                "the lock file {} {reason}: it is not ours, so it is neither used nor waited on",
                 self.lock_path.display()
             )),
         }
@@ -154,7 +155,10 @@ impl CacheStore for FileStore {
 
     fn quarantine(&self, now: SystemTime) -> io::Result<Option<PathBuf>> {
         match std::fs::symlink_metadata(&self.path) {
-            Ok(meta) if meta.is_file() => quarantine::quarantine(&self.path, now).map(Some),
+            // Only our own regular file is moved aside (a symlink is never followed).
+            Ok(meta) if meta.is_file() && trust::check(&meta).is_ok() => {
+                quarantine::quarantine(&self.path, now).map(Some)
+            }
             // A symlink to a regular file: the link is ours to replace, the target is not.
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -168,18 +172,30 @@ impl CacheStore for FileStore {
 
     fn remove(&self) -> io::Result<()> {
         match std::fs::symlink_metadata(&self.path) {
-            Ok(meta) if meta.is_file() || (meta.is_symlink() && link_is_ours(&self.path)) => {
+            Ok(meta)
+                if (meta.is_file() && trust::owned_by_us(&meta))
+                    || (meta.is_symlink() && link_is_ours(&self.path, &meta)) =>
+            {
                 match std::fs::remove_file(&self.path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                     _ => Ok(()),
                 }
             }
-            // Not ours (a directory, a FIFO): never deleted.
+            // Not ours (another user's file, a directory, a FIFO): never deleted.
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
     }
+}
+
+/// Creates `dir` and its missing parents, the last one readable only by this user on Unix.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 #[cfg(all(test, unix))]

@@ -5,11 +5,17 @@
 //! The lock is tried first and then polled until the timeout, so a process never blocks
 //! for longer than `lock_timeout`. File systems without lock support (some NFS set-ups)
 //! report `Unsupported`, and the caller then works unlocked.
+//!
+//! The lock file is opened with `O_NOFOLLOW` (a planted symbolic link is never created
+//! through) and checked on the open handle (`trust`): a lock file that is not ours is never
+//! waited on, so another user holding it cannot stall every start for `lock_timeout`.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use super::trust;
 
 /// A held lock, released on drop.
 #[derive(Debug)]
@@ -42,14 +48,32 @@ pub(crate) enum LockAttempt {
     Unsupported(io::Error),
     /// The lock file could not be created or opened.
     Failed(io::Error),
+    /// The lock file is not ours (another user's, writable by others, a symbolic link, not a
+    /// regular file): never locked, never waited on.
+    Untrusted(String),
 }
 
 #[expect(clippy::disallowed_methods, reason = "this module owns the lock")]
 pub(crate) fn lock_exclusive(path: &Path, timeout: Duration) -> LockAttempt {
     let file = match open_lock_file(path) {
         Ok(file) => file,
-        Err(e) => return LockAttempt::Failed(e),
+        Err(e) => {
+            return match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    LockAttempt::Untrusted("is a symbolic link, which is never followed".to_owned())
+                }
+                _ => LockAttempt::Failed(e),
+            };
+        }
     };
+    match file.metadata() {
+        Ok(meta) => {
+            if let Err(reason) = trust::check(&meta) {
+                return LockAttempt::Untrusted(reason.to_string());
+            }
+        }
+        Err(e) => return LockAttempt::Failed(e),
+    }
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_micros(500);
     let mut announced = false;
@@ -102,18 +126,23 @@ fn is_enotsup(_code: i32) -> bool {
 #[cfg(unix)]
 fn open_lock_file(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
+    // O_NOFOLLOW: a symbolic link at the path fails the open (even with O_CREAT), so nothing
+    // is ever created at the link's target. O_NONBLOCK: a FIFO cannot block the open.
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
 }
 
 #[cfg(not(unix))]
 fn open_lock_file(path: &Path) -> io::Result<File> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(io::Error::other("the lock file is a symbolic link"));
+    }
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -143,5 +172,29 @@ mod tests {
             LockAttempt::Locked(_)
         ));
         assert!(path.exists(), "the lock file is never deleted");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_or_shared_lock_file_is_refused_at_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json.lock");
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let started = Instant::now();
+        assert!(matches!(
+            lock_exclusive(&path, Duration::from_secs(30)),
+            LockAttempt::Untrusted(_)
+        ));
+        assert!(!target.exists(), "created through the symlink");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(
+            lock_exclusive(&path, Duration::from_secs(30)),
+            LockAttempt::Untrusted(_)
+        ));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -2,14 +2,17 @@
 //!
 //! Each OS concern has one small module: `path` (naming), `read` (bounded, non-blocking
 //! reads), `atomic` (temp file, fsync, rename, directory fsync), `lock` (the cross-process
-//! lock) and `quarantine` (moving corrupt files aside).
+//! lock), `quarantine` (moving corrupt files aside), `trust` (which files are ours: owner,
+//! mode, type) and `fallback` (a writable place when the config's directory is read-only).
 
 mod atomic;
+pub(crate) mod fallback;
 mod file;
 mod lock;
 pub(crate) mod path;
 mod quarantine;
 mod read;
+mod trust;
 
 use std::fmt;
 use std::io;
@@ -39,6 +42,23 @@ pub enum Loaded {
     /// Something that is not a regular file sits at the path (a directory, a FIFO, a device):
     /// it belongs to the user and is never moved or deleted; the cache runs in memory.
     NotRegular(String),
+    /// A file that is not ours (see "Trust model" in README.md): owned by another user,
+    /// writable by group or others, or a symbolic link (never followed). Nothing in it is
+    /// read or trusted: every section is validated afresh, and the next save replaces it by
+    /// an atomic rename when the directory allows; it is never moved aside or deleted.
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use storage_availability::{CacheStore, FileStore, Loaded};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("secret"), b"not for logs").unwrap();
+    /// let path = dir.path().join("app.availability.json");
+    /// std::os::unix::fs::symlink(dir.path().join("secret"), &path).unwrap();
+    /// assert!(matches!(FileStore::new(&path).load(1 << 20), Loaded::Untrusted(_)));
+    /// # }
+    /// ```
+    Untrusted(String),
 }
 
 impl Loaded {
@@ -80,7 +100,8 @@ pub enum LockOutcome {
     /// Another process held the lock for the whole timeout.
     TimedOut,
     /// Locking is not possible here (unsupported file system, no lock file can be
-    /// created); the caller works unlocked.
+    /// created, or the lock file is not ours: another user's, writable by others, a
+    /// symbolic link); the caller works unlocked, at once.
     Unavailable(String),
 }
 

@@ -1,13 +1,17 @@
-//! Bounded, non-blocking reads of the cache file.
+//! Bounded, non-blocking, no-follow reads of the cache file, with the trust check.
 //!
-//! The size is checked before reading and the read itself goes through `take(max + 1)`, since
-//! some files lie about their length (a symlink to `/dev/zero` reports 0). Only regular
-//! files are read; the file is opened with `O_NONBLOCK` on Unix so a FIFO planted at the
-//! path cannot block the open, and its type is checked on the open handle.
+//! The reading itself is the schema crate's [`read`](storage_availability_schema::read),
+//! shared with the `availability` tool: `O_NOFOLLOW` (a symbolic link is refused, never
+//! followed), `O_NONBLOCK` (a FIFO cannot block the open), the type and size checked on the
+//! open handle, and the read bounded by `take(max + 1)` (a device lies about its length).
+//! Before anything is read, the open handle's owner and mode are checked (`trust`).
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
+
+use storage_availability_schema::read::{self, ReadError};
+
+use super::trust;
 
 /// What was found at the cache path.
 #[derive(Debug)]
@@ -18,91 +22,75 @@ pub(crate) enum ReadOutcome {
     Bytes(Vec<u8>),
     /// A regular file over the limit: not read.
     TooLarge { size: u64 },
-    /// Not a regular file (directory, FIFO, device, socket): never read, moved or deleted.
+    /// Not a regular file (directory, FIFO, device, socket, or a symbolic link to one of
+    /// those): never read, moved or deleted.
     NotRegular { kind: &'static str },
+    /// A regular file that is not ours, or a symbolic link (to a regular file or nowhere):
+    /// never read; a save replaces it.
+    Untrusted(String),
     /// The open or read failed (permission denied, I/O error).
     Failed(io::Error),
 }
 
 pub(crate) fn read_bounded(path: &Path, max: u64) -> ReadOutcome {
-    let file = match open_nonblocking(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return ReadOutcome::Missing,
-        Err(e) => {
-            // A directory cannot be opened for reading on some platforms: report its type.
-            if let Ok(meta) = std::fs::metadata(path)
-                && !meta.is_file()
-            {
-                return ReadOutcome::NotRegular {
-                    kind: file_kind(&meta.file_type()),
-                };
-            }
-            return ReadOutcome::Failed(e);
-        }
+    let (file, metadata) = match read::open_regular(path) {
+        Ok(opened) => opened,
+        Err(ReadError::Missing) => return ReadOutcome::Missing,
+        Err(ReadError::Symlink) => return symlink(path),
+        Err(ReadError::NotRegular { kind }) => return ReadOutcome::NotRegular { kind },
+        Err(ReadError::TooLarge { size, .. }) => return ReadOutcome::TooLarge { size },
+        Err(ReadError::Io(e)) => return ReadOutcome::Failed(e),
+        Err(e) => return ReadOutcome::Failed(io::Error::other(e.to_string())),
     };
-    let meta = match file.metadata() {
-        Ok(meta) => meta,
-        Err(e) => return ReadOutcome::Failed(e),
-    };
-    if !meta.is_file() {
-        return ReadOutcome::NotRegular {
-            kind: file_kind(&meta.file_type()),
-        };
+    if let Err(reason) = trust::check(&metadata) {
+        return ReadOutcome::Untrusted(reason.to_string());
     }
-    if meta.len() > max {
-        return ReadOutcome::TooLarge { size: meta.len() };
+    match read::read_open(file, &metadata, max) {
+        Ok(bytes) => ReadOutcome::Bytes(bytes),
+        Err(ReadError::TooLarge { size, .. }) => ReadOutcome::TooLarge { size },
+        Err(ReadError::Io(e)) => ReadOutcome::Failed(e),
+        Err(e) => ReadOutcome::Failed(io::Error::other(e.to_string())),
     }
-    let capacity = usize::try_from(meta.len()).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(capacity.saturating_add(1));
-    match file.take(max.saturating_add(1)).read_to_end(&mut bytes) {
-        Ok(_) if bytes.len() as u64 > max => ReadOutcome::TooLarge {
-            size: bytes.len() as u64,
+}
+
+/// A symbolic link at the cache path is never followed to read. What it points to only
+/// decides whose it is: a link to a directory, FIFO or device is the user's (left alone); one
+/// to a regular file, or to nothing, is not trusted and is replaced by the next save (the
+/// rename replaces the link itself, never its target).
+fn symlink(path: &Path) -> ReadOutcome {
+    match std::fs::metadata(path) {
+        Ok(target) if !target.is_file() => ReadOutcome::NotRegular {
+            kind: match read::file_kind(&target.file_type()) {
+                "a directory" => "a symbolic link to a directory",
+                "a FIFO" => "a symbolic link to a FIFO",
+                "a device" => "a symbolic link to a device",
+                _ => "a symbolic link to a special file",
+            },
         },
-        Ok(_) => ReadOutcome::Bytes(bytes),
-        Err(e) => ReadOutcome::Failed(e),
+        _ => ReadOutcome::Untrusted("is a symbolic link, which is never followed".to_owned()),
     }
 }
 
-#[cfg(unix)]
-fn open_nonblocking(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-}
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
 
-#[cfg(not(unix))]
-fn open_nonblocking(path: &Path) -> io::Result<File> {
-    // No FIFOs to fear: check the type first, then open.
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() && !meta.is_dir() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    OpenOptions::new().read(true).open(path)
-}
-
-pub(crate) fn file_kind(file_type: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_fifo() {
-            return "a FIFO";
+    #[test]
+    fn a_symlink_to_a_file_is_untrusted_and_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"AKIA-SECRET").unwrap();
+        let link = dir.path().join("c.json");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        match read_bounded(&link, 1024) {
+            ReadOutcome::Untrusted(reason) => assert!(!reason.contains("AKIA")),
+            other => panic!("{other:?}"),
         }
-        if file_type.is_char_device() || file_type.is_block_device() {
-            return "a device";
-        }
-        if file_type.is_socket() {
-            return "a socket";
-        }
-    }
-    if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_symlink() {
-        "a symbolic link"
-    } else if file_type.is_file() {
-        "a regular file"
-    } else {
-        "not a regular file"
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(matches!(
+            read_bounded(&link, 1024),
+            ReadOutcome::NotRegular { .. }
+        ));
     }
 }

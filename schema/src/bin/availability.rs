@@ -16,8 +16,11 @@
 //! `inspect` prints a header line (generator, generated_at, config path) and a table with one
 //! row per section; `--json` prints the parsed file.
 //!
-//! Files are read only when they are regular files of at most `--max-bytes` (default 16 MiB):
-//! the size is checked before reading and the read is bounded as well. Problems with a file
+//! Files are read exactly as the library reads them: only regular files of at most
+//! `--max-bytes` (default 16 MiB), never through a symbolic link, opened without blocking
+//! (a FIFO swapped in cannot hang the tool) and checked on the open handle; the read is
+//! bounded as well. A file is valid when the schema accepts it and the library's one
+//! acceptance rule reads it. Problems with a file
 //! are reported on stderr as one line, `availability: <what>: <path>: <cause>`.
 //!
 //! # Exit status
@@ -26,14 +29,14 @@
 //! - `1`: an invalid file: it does not match the schema, has another major version, the
 //!   library cannot read it, or it is not UTF-8 or not JSON at all (content problems).
 //! - `2`: a usage error, or a file that could not be read: missing, a directory, a FIFO or
-//!   device, unreadable, or over `--max-bytes`; also a failed write to stdout.
+//!   device, a symbolic link, unreadable, or over `--max-bytes`; also a failed write to
+//!   stdout.
 //!
 //! With several files, the highest status wins. Colour is used only when stdout is a terminal
 //! and `NO_COLOR` is not set to a non-empty value.
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -41,8 +44,10 @@ use std::time::{Duration, SystemTime};
 use clap::{Parser, Subcommand};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use serde_json::{Value, json};
+use storage_availability_schema::read::{self, ReadError};
 use storage_availability_schema::{
-    CacheFile, SectionRecord, VersionError, cache_file_schema, is_compatible, schema_for_sections,
+    AcceptError, CacheFile, SectionRecord, VersionError, cache_file_schema, is_compatible,
+    parse_cache_file, schema_for_sections,
 };
 
 /// Files larger than this are refused unless `--max-bytes` says otherwise.
@@ -57,7 +62,7 @@ Exit status:
   1  invalid file: schema violation, unsupported major version, not readable by the
      library, not UTF-8 or not JSON
   2  usage error, or a file that could not be read (missing, a directory, a FIFO or
-     device, permission denied, over --max-bytes)
+     device, a symbolic link, permission denied, over --max-bytes)
 With several files the highest status wins.
 Colour only when stdout is a terminal and NO_COLOR is unset or empty.";
 
@@ -228,88 +233,55 @@ fn schema(out: &mut impl Write, sections: Option<&[String]>) -> io::Result<Statu
     Ok(Status::Ok)
 }
 
-/// Reads `path` if it is a regular file of at most `limit` bytes, without ever opening
-/// anything else (a FIFO would block) and without reading more than `limit + 1` bytes.
+/// Reads `path` exactly as the library does ([`read::read_bounded`]): a symbolic link is
+/// refused, the open never blocks (a FIFO swapped in cannot hang the tool), the type and size
+/// are checked on the open handle, and at most `limit + 1` bytes are read.
 fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, Problem> {
-    let metadata = fs::metadata(path).map_err(|e| Problem::io("cannot read", path, e))?;
-    check_regular(path, &metadata)?;
-    check_size(path, metadata.len(), limit)?;
-    let file = File::open(path).map_err(|e| Problem::io("cannot read", path, e))?;
-    // Replaced between the two calls? Check what was opened, too.
-    let opened = file
-        .metadata()
-        .map_err(|e| Problem::io("cannot read", path, e))?;
-    check_regular(path, &opened)?;
-    check_size(path, opened.len(), limit)?;
-    let capacity = usize::try_from(opened.len().min(limit)).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(capacity.saturating_add(1));
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| Problem::io("cannot read", path, e))?;
-    check_size(path, bytes.len() as u64, limit)?;
-    Ok(bytes)
-}
-
-fn check_regular(path: &Path, metadata: &fs::Metadata) -> Result<(), Problem> {
-    let kind = metadata.file_type();
-    if kind.is_file() {
-        Ok(())
-    } else if kind.is_dir() {
-        Err(Problem::io("cannot read", path, "is a directory"))
-    } else {
-        Err(Problem::io(
-            "cannot read",
-            path,
-            format_args!("not a regular file ({})", file_kind(&kind)),
-        ))
-    }
-}
-
-#[cfg(unix)]
-fn file_kind(kind: &fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else {
-        "a special file"
-    }
-}
-
-#[cfg(not(unix))]
-fn file_kind(_: &fs::FileType) -> &'static str {
-    "a special file"
-}
-
-fn check_size(path: &Path, size: u64, limit: u64) -> Result<(), Problem> {
-    if size > limit {
-        Err(Problem::io(
+    match read::read_bounded(path, limit) {
+        Ok(read) => Ok(read.bytes),
+        Err(e @ ReadError::TooLarge { .. }) => Err(Problem::io(
             "file too large",
             path,
-            format_args!("over the {limit}-byte limit (--max-bytes)"),
-        ))
-    } else {
-        Ok(())
+            format_args!("{e} (--max-bytes)"),
+        )),
+        Err(ReadError::Missing) => Err(Problem::io(
+            "cannot read",
+            path,
+            io::Error::from(io::ErrorKind::NotFound),
+        )),
+        Err(ReadError::NotRegular {
+            kind: "a directory",
+        }) => Err(Problem::io("cannot read", path, "is a directory")),
+        Err(ReadError::NotRegular { kind }) => Err(Problem::io(
+            "cannot read",
+            path,
+            format_args!("not a regular file ({kind})"),
+        )),
+        Err(ReadError::Symlink) => Err(Problem::io(
+            "cannot read",
+            path,
+            "not a regular file (a symbolic link, never followed)",
+        )),
+        Err(ReadError::Io(e)) => Err(Problem::io("cannot read", path, e)),
+        Err(e) => Err(Problem::io("cannot read", path, e)),
     }
 }
 
 /// Reads and parses `path` as JSON: I/O problems are [`Status::Error`], content problems
-/// (not UTF-8, not JSON) [`Status::Invalid`].
-fn read_json(path: &Path, limit: u64) -> Result<Value, Problem> {
+/// (not UTF-8, not JSON) [`Status::Invalid`]. Returns the bytes too, for the library's rule.
+fn read_json(path: &Path, limit: u64) -> Result<(Vec<u8>, Value), Problem> {
     let bytes = read_bounded(path, limit)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Problem::invalid(
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Problem::invalid(
             "not UTF-8",
             path,
-            format_args!("invalid byte at offset {}", e.utf8_error().valid_up_to()),
-        )
-    })?;
-    serde_json::from_str(&text).map_err(|e| Problem::invalid("not JSON", path, e))
+            format_args!("invalid byte at offset {}", e.valid_up_to()),
+        ));
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Ok((bytes, value)),
+        Err(e) => Err(Problem::invalid("not JSON", path, e)),
+    }
 }
 
 /// One violation: where (a JSON pointer, `""` for the whole file) and why.
@@ -330,7 +302,7 @@ impl Violation {
 
 /// Every violation in `value`: the version rule first (another major version is not checked
 /// against this schema at all), then the schema, then whether the library's types read it.
-fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<Violation> {
+fn violations(validator: &jsonschema::Validator, bytes: &[u8], value: &Value) -> Vec<Violation> {
     if let Some(version) = value.get("schema_version").and_then(Value::as_str)
         && let Err(e @ VersionError::UnsupportedMajor { .. }) = is_compatible(version)
     {
@@ -348,20 +320,9 @@ fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<Violation
     {
         return vec![Violation::new("/schema_version", e)];
     }
-    match CacheFile::deserialize_value(value) {
+    match parse_cache_file(bytes) {
         Ok(_) => vec![],
         Err(e) => vec![Violation::new("", format_args!("not readable: {e}"))],
-    }
-}
-
-/// `serde_json::from_value` without consuming the value.
-trait DeserializeValue: Sized {
-    fn deserialize_value(value: &Value) -> serde_json::Result<Self>;
-}
-
-impl DeserializeValue for CacheFile {
-    fn deserialize_value(value: &Value) -> serde_json::Result<Self> {
-        serde::Deserialize::deserialize(value)
     }
 }
 
@@ -391,8 +352,8 @@ fn check(
     let mut report = Vec::with_capacity(files.len());
     for path in files {
         let (status, found) = match read_json(path, max_bytes) {
-            Ok(value) => {
-                let found = violations(&validator, &value);
+            Ok((bytes, value)) => {
+                let found = violations(&validator, &bytes, &value);
                 let status = if found.is_empty() {
                     Status::Ok
                 } else {
@@ -511,16 +472,13 @@ fn inspect(
     Ok(Status::Ok)
 }
 
-/// Reads a cache file the way the library does: the version rule, then the types.
+/// Reads a cache file the way the library does: the same reader, the same acceptance rule.
 fn read_cache_file(path: &Path, max_bytes: u64) -> Result<CacheFile, Problem> {
-    let value = read_json(path, max_bytes)?;
-    if let Some(version) = value.get("schema_version").and_then(Value::as_str)
-        && let Err(e) = is_compatible(version)
-    {
-        return Err(Problem::invalid("incompatible version", path, e));
-    }
-    CacheFile::deserialize_value(&value)
-        .map_err(|e| Problem::invalid("invalid cache file", path, e))
+    let (bytes, _) = read_json(path, max_bytes)?;
+    parse_cache_file(&bytes).map_err(|e| match e {
+        AcceptError::Version(e) => Problem::invalid("incompatible version", path, e),
+        e => Problem::invalid("invalid cache file", path, e),
+    })
 }
 
 fn row(name: &str, record: &SectionRecord, now: SystemTime, colour: bool) -> Vec<Cell> {
