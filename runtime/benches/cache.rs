@@ -149,7 +149,7 @@ fn cold(c: &mut Criterion) {
 
 /// The cache file path for the workspace's config, found from a cache opened in memory.
 fn cache_path_of(ws: &Workspace) -> Option<PathBuf> {
-    FileStore::for_config(&ws.config_path)
+    FileStore::for_config::<Realistic>(&ws.config_path)
         .ok()
         .map(|s| s.path().to_owned())
 }
