@@ -105,6 +105,13 @@ fn none_never_shares_a_key_with_a_value_that_serialises_as_null() {
         nested: None,
         float: None,
     };
+    for kind in NullLikeKind::ALL {
+        assert_ne!(
+            none.section_key(*kind),
+            configured().section_key(*kind),
+            "{kind}"
+        );
+    }
     let cache = AvailabilityCache::open(none, &config_path).unwrap();
     for (kind, status) in cache.statuses() {
         assert!(!status.is_available(), "{kind}: {status:?}");
