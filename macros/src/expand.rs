@@ -92,7 +92,9 @@ fn expand(config: &Config<'_>) -> TokenStream {
                 let extra = quote_spanned! {path.span()=>
                     ::storage_availability::__private::run_key_with::<#inner, _>(#path, __value)
                 };
-                quote_spanned! {ty.span()=>
+                // The key at the function's span too: a result that is not `Serialize` is
+                // then reported once (rustc merges the two identical errors).
+                quote_spanned! {path.span()=>
                     {
                         let __extra = #extra;
                         ::storage_availability::__private::section_key_with(

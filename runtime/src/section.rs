@@ -262,7 +262,8 @@ pub trait BlockingValidators: StorageAvailability {}
 /// What a validator found: passed or failed, with error and warning messages.
 ///
 /// Validators may return `Outcome` or anything that converts into it, such as
-/// `Result<(), E>` with `E: Display`.
+/// `Result<(), E>` with `E: Display`. The error is recorded with `{:#}`, so an
+/// `anyhow::Error` keeps its chain of causes ("cannot open data: permission denied").
 ///
 /// # Example
 ///
