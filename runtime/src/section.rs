@@ -92,7 +92,7 @@ impl fmt::Display for UnknownKind {
 
 impl std::error::Error for UnknownKind {}
 
-/// Where a section's answer may be shared from (see DESIGN.md, "Fleet store").
+/// Where a section's answer may be shared from (see README.md, "Running a fleet").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[non_exhaustive]
 pub enum Scope {
