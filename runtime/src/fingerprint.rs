@@ -7,16 +7,19 @@
 //!
 //! 1. the key format tag, `storage-availability/2`;
 //! 2. the config type identity (`module_path!()::StructName`, from the derive);
-//! 3. the section name, its version (decimal) and its scope (`host` or `shared`);
-//! 4. `configured` or `unconfigured`, and `key_with` or `no_key_with`;
-//! 5. the application version;
-//! 6. for a host-scoped section: the host identity, then the working directory (its bytes),
+//! 3. the application version;
+//! 4. the section's scope (`host` or `shared`);
+//! 5. for a host-scoped section: the host identity, then the working directory (its bytes),
 //!    or `no_working_dir` for a section that opted out with `#[storage(cwd = false)]`;
-//! 7. for a configured section: the canonical JSON of its value, then its length (`u64`);
-//! 8. with `key_with`: the canonical JSON of what it returned, then its length.
+//! 6. the section name and its version (decimal);
+//! 7. `configured` or `unconfigured`, and `key_with` or `no_key_with`;
+//! 8. for a configured section: the canonical JSON of its value, then its length (`u64`);
+//! 9. with `key_with`: the canonical JSON of what it returned, then its length.
 //!
-//! Every field before 7 has its length in front, 7 and 8 have theirs behind, and which of 7
-//! and 8 are present is stated in 4: the encoding reads back one way only.
+//! Every field before 8 has its length in front, 8 and 9 have theirs behind, and which of 8
+//! and 9 are present is stated in 7: the encoding reads back one way only. Fields 1 to 5 are
+//! the same for every section of one kind in one cache: the hasher's state after them is
+//! made once per [`KeyContext`] and cloned for each key.
 //!
 //! Canonical JSON is written by this module's own serde `Serializer`, straight into the
 //! hasher: object keys sorted (the entries of one object are buffered to sort them, nothing
@@ -301,11 +304,34 @@ impl<'a> SectionSpec<'a> {
 ///     section_key(&spec, &there, Some(&"data/")).unwrap(),
 /// );
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct KeyContext {
     app_version: String,
     host: Option<Arc<str>>,
     working_dir: Option<PathBuf>,
+    /// The hasher after the fields every section of one config type shares (see
+    /// [`Prefixes`]), made at the first key: a cache's keys all start the same way.
+    prefixes: OnceLock<Prefixes>,
+}
+
+impl PartialEq for KeyContext {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.app_version, &self.host, &self.working_dir)
+            == (&other.app_version, &other.host, &other.working_dir)
+    }
+}
+
+impl Eq for KeyContext {}
+
+/// For one config type, the SHA-256 state after the key's leading fields, per kind of
+/// section: shared, host-scoped without and with the working directory (`None` when the
+/// host or the directory is unknown).
+#[derive(Debug, Clone)]
+struct Prefixes {
+    config_type: String,
+    shared: Sha256,
+    host: Option<Sha256>,
+    host_cwd: Option<Sha256>,
 }
 
 impl KeyContext {
@@ -322,6 +348,7 @@ impl KeyContext {
             app_version: app_version.into(),
             host: host_identity(),
             working_dir: std::env::current_dir().ok(),
+            prefixes: OnceLock::new(),
         }
     }
 
@@ -333,6 +360,7 @@ impl KeyContext {
     /// ```
     pub fn with_host(mut self, host: impl AsRef<str>) -> Self {
         self.host = Some(Arc::from(host.as_ref()));
+        self.prefixes = OnceLock::new();
         self
     }
 
@@ -345,6 +373,7 @@ impl KeyContext {
     /// ```
     pub fn with_working_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.working_dir = Some(dir.as_ref().to_owned());
+        self.prefixes = OnceLock::new();
         self
     }
 
@@ -378,6 +407,72 @@ impl KeyContext {
     /// ```
     pub fn working_dir(&self) -> Option<&Path> {
         self.working_dir.as_deref()
+    }
+
+    /// The hasher after the leading fields of `spec`'s key: from the prefixes made for its
+    /// config type (the first one asked for), else from scratch.
+    fn prefix(&self, spec: &SectionSpec<'_>) -> Result<Sha256, KeyError> {
+        let prefixes = self
+            .prefixes
+            .get_or_init(|| Prefixes::new(self, spec.config_type));
+        if prefixes.config_type == spec.config_type {
+            let ready = match (spec.scope, spec.working_dir) {
+                (Scope::Shared, _) => Some(&prefixes.shared),
+                (_, false) => prefixes.host.as_ref(),
+                (_, true) => prefixes.host_cwd.as_ref(),
+            };
+            if let Some(hasher) = ready {
+                return Ok(hasher.clone());
+            }
+        }
+        self.prefix_from_scratch(spec.config_type, spec.scope, spec.working_dir)
+            .map_err(|missing| missing(spec.name.to_owned()))
+    }
+
+    /// Fields 1 to 6 of a key (see the module documentation), or what is missing.
+    fn prefix_from_scratch(
+        &self,
+        config_type: &str,
+        scope: Scope,
+        working_dir: bool,
+    ) -> Result<Sha256, fn(String) -> KeyError> {
+        let mut out = HashOut::default();
+        out.field(KEY_FORMAT.as_bytes());
+        out.field(config_type.as_bytes());
+        out.field(self.app_version.as_bytes());
+        out.field(scope.as_str().as_bytes());
+        if scope == Scope::Host {
+            let host = self
+                .host
+                .as_deref()
+                .ok_or((|section| KeyError::NoHostIdentity { section }) as fn(String) -> _)?;
+            out.field(host.as_bytes());
+            if working_dir {
+                let dir = self.working_dir.as_deref().ok_or(
+                    (|section| KeyError::NoWorkingDirectory { section }) as fn(String) -> _,
+                )?;
+                out.field(dir.as_os_str().as_encoded_bytes());
+            } else {
+                out.field(b"no_working_dir");
+            }
+        }
+        Ok(out.hasher)
+    }
+}
+
+impl Prefixes {
+    fn new(context: &KeyContext, config_type: &str) -> Self {
+        let make = |scope, working_dir| {
+            context
+                .prefix_from_scratch(config_type, scope, working_dir)
+                .ok()
+        };
+        Prefixes {
+            config_type: config_type.to_owned(),
+            shared: make(Scope::Shared, false).unwrap_or_default(),
+            host: make(Scope::Host, false),
+            host_cwd: make(Scope::Host, true),
+        }
     }
 }
 
@@ -566,12 +661,19 @@ fn encode<T: Serialize + ?Sized, W: Serialize + ?Sized>(
     key_with: Option<&W>,
 ) -> Result<SectionKey, KeyError> {
     let section = || spec.name.to_owned();
-    let mut out = HashOut::default();
-    out.field(KEY_FORMAT.as_bytes());
-    out.field(spec.config_type.as_bytes());
+    let mut out = HashOut {
+        hasher: context.prefix(spec)?,
+        written: 0,
+    };
     out.field(spec.name.as_bytes());
-    out.field(spec.version.to_string().as_bytes());
-    out.field(spec.scope.as_str().as_bytes());
+    let mut version = [0u8; 10]; // u32::MAX has 10 digits
+    let mut cursor = std::io::Cursor::new(&mut version[..]);
+    serde_json::to_writer(&mut cursor, &spec.version).map_err(|error| KeyError::Serialize {
+        section: section(),
+        message: error.to_string(),
+    })?;
+    let digits = cursor.position() as usize;
+    out.field(&version[..digits]);
     out.field(if value.is_some() {
         b"configured"
     } else {
@@ -582,23 +684,6 @@ fn encode<T: Serialize + ?Sized, W: Serialize + ?Sized>(
     } else {
         b"no_key_with"
     });
-    out.field(context.app_version.as_bytes());
-    if spec.scope == Scope::Host {
-        let host = context
-            .host
-            .as_deref()
-            .ok_or_else(|| KeyError::NoHostIdentity { section: section() })?;
-        out.field(host.as_bytes());
-        if spec.working_dir {
-            let dir = context
-                .working_dir
-                .as_deref()
-                .ok_or_else(|| KeyError::NoWorkingDirectory { section: section() })?;
-            out.field(dir.as_os_str().as_encoded_bytes());
-        } else {
-            out.field(b"no_working_dir");
-        }
-    }
     let serialize_error = |error: serde_json::Error| KeyError::Serialize {
         section: section(),
         message: error.to_string(),
@@ -765,14 +850,10 @@ impl<'o, O: Out> Canonical<'o, O> {
         self.out.put(b"null");
     }
 
-    fn display(&mut self, value: impl fmt::Display) -> serde_json::Result<()> {
+    /// An integer, in decimal (serde_json's fast formatting).
+    fn integer<T: Serialize>(&mut self, value: T) -> serde_json::Result<()> {
         self.value();
-        let mut buf = [0u8; 48];
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        write!(cursor, "{value}").map_err(serde_json::Error::io)?;
-        let len = cursor.position() as usize;
-        self.out.put(&buf[..len]);
-        Ok(())
+        serde_json::to_writer(WriteOut(&mut *self.out), &value)
     }
 
     fn float(&mut self, value: f64, as_f32: Option<f32>) -> serde_json::Result<()> {
@@ -826,34 +907,34 @@ impl<'a, 'o, O: Out> ser::Serializer for &'a mut Canonical<'o, O> {
         Ok(())
     }
     fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.display(v)
+        self.integer(v)
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
         self.float(f64::from(v), Some(v))
@@ -874,7 +955,7 @@ impl<'a, 'o, O: Out> ser::Serializer for &'a mut Canonical<'o, O> {
             if i > 0 {
                 self.out.put(b",");
             }
-            self.display(byte)?;
+            self.integer(*byte)?;
         }
         self.out.put(b"]");
         Ok(())
@@ -1283,14 +1364,14 @@ mod tests {
             &[
                 b"storage-availability/2",
                 b"app::Config",
-                b"csv",
-                b"1",
-                b"host",
-                b"configured",
-                b"no_key_with",
                 b"0.1.0",
+                b"host",
                 b"machine-id:abc",
                 b"/srv/app",
+                b"csv",
+                b"1",
+                b"configured",
+                b"no_key_with",
             ],
             &[br#"{"a":"NaN","b":1}"#],
         );
@@ -1307,12 +1388,12 @@ mod tests {
             &[
                 b"storage-availability/2",
                 b"app::Config",
+                b"0.1.0",
+                b"shared",
                 b"kv",
                 b"7",
-                b"shared",
                 b"configured",
                 b"key_with",
-                b"0.1.0",
             ],
             &[b"1.5", br#""secret""#],
         );
@@ -1324,14 +1405,14 @@ mod tests {
             &[
                 b"storage-availability/2",
                 b"app::Config",
-                b"v",
-                b"1",
-                b"host",
-                b"unconfigured",
-                b"no_key_with",
                 b"0.1.0",
+                b"host",
                 b"machine-id:abc",
                 b"no_working_dir",
+                b"v",
+                b"1",
+                b"unconfigured",
+                b"no_key_with",
             ],
             &[],
         );
@@ -1380,6 +1461,18 @@ mod tests {
     }
 
     #[test]
+    fn a_context_shared_by_two_config_types_gives_each_its_own_keys() {
+        let shared = context();
+        let spec_a = SectionSpec::new("app::A", "csv");
+        let spec_b = SectionSpec::new("app::B", "csv");
+        let a = section_key(&spec_a, &shared, Some(&1)).unwrap();
+        let b = section_key(&spec_b, &shared, Some(&1)).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(b, section_key(&spec_b, &context(), Some(&1)).unwrap());
+        assert_eq!(a, section_key(&spec_a, &context(), Some(&1)).unwrap());
+    }
+
+    #[test]
     fn hash_map_order_does_not_matter() {
         let mut a = HashMap::new();
         let mut b = BTreeMap::new();
@@ -1422,12 +1515,14 @@ mod tests {
     fn unknown_host_or_directory_makes_host_sections_uncacheable() {
         let mut context = context();
         context.working_dir = None;
+        context.prefixes = OnceLock::new();
         assert!(matches!(
             section_key(&spec("x"), &context, Some(&1)),
             Err(KeyError::NoWorkingDirectory { .. })
         ));
         assert!(section_key(&spec("x").working_dir(false), &context, Some(&1)).is_ok());
         context.host = None;
+        context.prefixes = OnceLock::new();
         assert!(matches!(
             section_key(&spec("x").working_dir(false), &context, Some(&1)),
             Err(KeyError::NoHostIdentity { .. })
