@@ -306,6 +306,7 @@ impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
             .field("store", &self.store)
             .field("persist", &self.persist)
             .field("options", &self.options)
+            .field("app_version", &self.app_version)
             .field("fleet", &self.fleet)
             .finish_non_exhaustive()
     }
