@@ -257,6 +257,7 @@ fn floor(c: &mut Criterion) {
     let mut group = c.benchmark_group("floor");
     group.measurement_time(Duration::from_secs(3));
     // stat + open + read, typed parse, four keys, four comparisons.
+    let context = KeyContext::new(Realistic::app_version());
     group.bench_function("read_parse_keys_4", |b| {
         b.iter(|| {
             let bytes = std::fs::read(black_box(&cache_path)).expect("read");
@@ -264,7 +265,7 @@ fn floor(c: &mut Criterion) {
             let fresh = RealisticKind::ALL
                 .iter()
                 .filter(|&&k| {
-                    let key = config.section_key(k);
+                    let key = config.section_key_in(k, &context).expect("key");
                     file.sections
                         .get(k.name())
                         .is_some_and(|r| r.section_hash.as_str() == key.as_str())

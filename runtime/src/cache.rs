@@ -1433,6 +1433,70 @@ mod tests {
         }
     }
 
+    /// Hand-written: overrides only `section_key` (the old way), or neither key method.
+    struct Legacy {
+        implements_section_key: bool,
+    }
+    impl BlockingValidators for Legacy {}
+    impl StorageAvailability for Legacy {
+        type Kind = K;
+        fn section_key(&self, kind: K) -> SectionKey {
+            if self.implements_section_key {
+                let spec = crate::SectionSpec::new("cache::tests::Legacy", kind.name());
+                crate::section_key(&spec, &KeyContext::new("t"), Some(&1))
+                    .unwrap_or_else(|_| SectionKey::never_matching())
+            } else {
+                crate::fingerprint::default_section_key(|| {
+                    self.section_key_in(kind, &KeyContext::new("t"))
+                })
+            }
+        }
+        fn validate(&self, _: K) -> Outcome {
+            Outcome::ok()
+        }
+        fn is_configured(&self, _: K) -> bool {
+            true
+        }
+        fn timeout(_: K) -> Option<Duration> {
+            None
+        }
+        fn version(_: K) -> u32 {
+            1
+        }
+        fn app_version() -> &'static str {
+            "t"
+        }
+    }
+
+    #[test]
+    fn hand_written_impls_with_only_section_key_or_neither_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |implements_section_key| {
+            AvailabilityCache::builder(Legacy {
+                implements_section_key,
+            })
+            .cache_path(dir.path().join(format!("{implements_section_key}.json")))
+            .open()
+            .unwrap()
+        };
+        // Only `section_key`: its keys are used, and reused at the next open.
+        assert_eq!(open(true).stats().uncacheable, 0);
+        assert_eq!(open(true).status(K::A).source, Source::Cache);
+        // Neither: no recursion without end, just uncacheable sections.
+        let legacy = Legacy {
+            implements_section_key: false,
+        };
+        assert!(matches!(
+            legacy.section_key_in(K::A, &KeyContext::new("t")),
+            Err(crate::KeyError::NotImplemented { .. })
+        ));
+        assert_eq!(legacy.section_key(K::A).len(), 64);
+        let cache = open(false);
+        assert_eq!(cache.stats().uncacheable, 2);
+        assert!(cache.is_available(K::A));
+        assert_eq!(open(false).status(K::A).source, Source::Validated);
+    }
+
     #[test]
     fn cold_then_warm_then_changed() {
         let dir = tempfile::tempdir().unwrap();

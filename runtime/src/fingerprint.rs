@@ -458,7 +458,7 @@ impl KeyContext {
                 out.field(b"no_working_dir");
             }
         }
-        Ok(out.hasher)
+        Ok(out.into_hasher())
     }
 }
 
@@ -663,10 +663,7 @@ fn encode<T: Serialize + ?Sized, W: Serialize + ?Sized>(
     key_with: Option<&W>,
 ) -> Result<SectionKey, KeyError> {
     let section = || spec.name.to_owned();
-    let mut out = HashOut {
-        hasher: context.prefix(spec)?,
-        written: 0,
-    };
+    let mut out = HashOut::new(context.prefix(spec)?);
     out.field(spec.name.as_bytes());
     let mut version = [0u8; 10]; // u32::MAX has 10 digits
     let mut cursor = std::io::Cursor::new(&mut version[..]);
@@ -696,7 +693,7 @@ fn encode<T: Serialize + ?Sized, W: Serialize + ?Sized>(
     if let Some(key_with) = key_with {
         out.suffixed(key_with).map_err(serialize_error)?;
     }
-    Ok(SectionKey::from_digest(&out.hasher.finalize()))
+    Ok(SectionKey::from_digest(&out.into_hasher().finalize()))
 }
 
 thread_local! {

@@ -20,17 +20,50 @@ impl Out for Vec<u8> {
     }
 }
 
-#[derive(Default)]
+/// The key's hasher, fed through a small buffer: canonical JSON comes in many pieces of a
+/// few bytes, and one SHA-256 update per piece would cost more than the hashing itself.
 pub(super) struct HashOut {
-    pub(super) hasher: Sha256,
-    pub(super) written: u64,
+    hasher: Sha256,
+    buf: [u8; 256],
+    len: usize,
+    /// Bytes put since the last [`suffixed`](Self::suffixed) began.
+    written: u64,
+}
+
+impl Default for HashOut {
+    fn default() -> Self {
+        HashOut::new(Sha256::new())
+    }
 }
 
 impl HashOut {
+    /// Goes on from `hasher`'s state.
+    pub(super) fn new(hasher: Sha256) -> Self {
+        HashOut {
+            hasher,
+            buf: [0; 256],
+            len: 0,
+            written: 0,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buf.len() {
+            self.hasher.update(&self.buf[..self.len]);
+            self.len = 0;
+        }
+        if bytes.len() > self.buf.len() {
+            self.hasher.update(bytes);
+        } else {
+            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+    }
+
     /// A field with its length in front.
     pub(super) fn field(&mut self, bytes: &[u8]) {
-        self.hasher.update((bytes.len() as u64).to_be_bytes());
-        self.hasher.update(bytes);
+        self.update(&(bytes.len() as u64).to_be_bytes());
+        self.update(bytes);
     }
 
     /// Canonical JSON of `value` with its length behind.
@@ -38,15 +71,21 @@ impl HashOut {
         self.written = 0;
         value.serialize(&mut Canonical::new(&mut *self))?;
         let written = self.written;
-        self.hasher.update(written.to_be_bytes());
+        self.update(&written.to_be_bytes());
         Ok(())
+    }
+
+    /// The hasher, with everything put so far.
+    pub(super) fn into_hasher(mut self) -> Sha256 {
+        self.hasher.update(&self.buf[..self.len]);
+        self.hasher
     }
 }
 
 impl Out for HashOut {
     fn put(&mut self, bytes: &[u8]) {
         self.written += bytes.len() as u64;
-        self.hasher.update(bytes);
+        self.update(bytes);
     }
 }
 
