@@ -124,14 +124,17 @@ impl Scope {
 /// # Example
 ///
 /// ```
-/// use storage_availability::{Outcome, StorageAvailability};
+/// use std::time::Duration;
+/// use storage_availability::{KeyContext, Outcome, StorageAvailability};
 ///
 /// #[derive(serde::Serialize, StorageAvailability)]
 /// struct Config {
 ///     #[storage(validate = check_dir, timeout_ms = 500)]
 ///     csv: std::path::PathBuf,
-///     #[storage(validate = check_url, version = 2)]
+///     #[storage(validate = check_url, version = 2, max_age_secs = 600, cwd = false)]
 ///     vector: Option<String>,
+///     #[storage(validate = check_url, cache = false, cwd = false)]
+///     health: String,
 ///     app_name: String, // not a section
 /// }
 /// fn check_dir(p: &std::path::PathBuf) -> Result<(), String> {
@@ -139,12 +142,23 @@ impl Scope {
 /// }
 /// fn check_url(_: &String) -> Outcome { Outcome::ok() }
 ///
-/// let cfg = Config { csv: "data".into(), vector: None, app_name: "demo".into() };
+/// let cfg = Config {
+///     csv: "data".into(),
+///     vector: None,
+///     health: "http://localhost/health".into(),
+///     app_name: "demo".into(),
+/// };
 /// assert!(cfg.validate(ConfigKind::Csv).is_ok());
 /// assert!(!cfg.is_configured(ConfigKind::Vector));
-/// assert_eq!(Config::timeout(ConfigKind::Csv), Some(std::time::Duration::from_millis(500)));
+/// assert_eq!(Config::timeout(ConfigKind::Csv), Some(Duration::from_millis(500)));
 /// assert_eq!(Config::version(ConfigKind::Vector), 2);
+/// assert_eq!(Config::max_age(ConfigKind::Vector), Some(Duration::from_secs(600)));
+/// assert!(!Config::reused_across_starts(ConfigKind::Health));
+/// assert_eq!(Config::config_type(), concat!(module_path!(), "::Config"));
 /// assert_eq!(cfg.section_key(ConfigKind::Csv).len(), 64);
+/// // The key in another context: here, another application version.
+/// let other = cfg.section_key_in(ConfigKind::Csv, &KeyContext::new("2.0.0")).unwrap();
+/// assert_ne!(other, cfg.section_key(ConfigKind::Csv));
 /// ```
 pub trait StorageAvailability: Send + Sync + 'static {
     /// The generated enum of sections.
