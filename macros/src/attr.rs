@@ -6,11 +6,13 @@
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
 use syn::{Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    ASYNC, AVAILABILITY, KIND, NAME, SCOPE, STORAGE, Symbol, TIMEOUT_MS, VALIDATE, VERSION,
+    ASYNC, AVAILABILITY, CACHE, CWD, KEY_WITH, KIND, MAX_AGE_SECS, NAME, SCOPE, STORAGE, Symbol,
+    TIMEOUT_MS, VALIDATE, VERSION,
 };
 
 /// A value with the span of the token it came from, so a later check can point at it
@@ -148,9 +150,18 @@ pub(crate) struct Field {
     pub(crate) name: Option<Sp<String>>,
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) version: Option<u32>,
-    pub(crate) scope: Option<Scope>,
+    /// `scope = "..."`, with the span of its literal.
+    pub(crate) scope: Option<Sp<Scope>>,
     /// `async`: the validator is an `async fn`.
     pub(crate) is_async: bool,
+    /// `key_with = path`: a function whose result is part of the section's key.
+    pub(crate) key_with: Option<Path>,
+    /// `max_age_secs = N` (at least 1), with the span of the key.
+    pub(crate) max_age_secs: Option<Sp<u64>>,
+    /// `cache = true | false`, with the span of the key.
+    pub(crate) cache: Option<Sp<bool>>,
+    /// `cwd = true | false`, with the span of the key.
+    pub(crate) cwd: Option<Sp<bool>>,
 }
 
 impl Field {
@@ -161,6 +172,10 @@ impl Field {
         let mut version = Attr::none(cx, STORAGE, VERSION);
         let mut scope = Attr::none(cx, STORAGE, SCOPE);
         let mut is_async = Attr::none(cx, STORAGE, ASYNC);
+        let mut key_with = Attr::none(cx, STORAGE, KEY_WITH);
+        let mut max_age_secs = Attr::none(cx, STORAGE, MAX_AGE_SECS);
+        let mut cache = Attr::none(cx, STORAGE, CACHE);
+        let mut cwd = Attr::none(cx, STORAGE, CWD);
         let mut present = false;
         let mut attr_tokens = TokenStream::new();
         let errors_before = cx.error_count();
@@ -238,8 +253,8 @@ impl Field {
                     // #[storage(scope = "host")] or #[storage(scope = "shared")]
                     let lit = get_lit_str(&meta, SCOPE, "scope = \"shared\"")?;
                     match lit.value().as_str() {
-                        "host" => scope.set(&meta.path, Scope::Host),
-                        "shared" => scope.set(&meta.path, Scope::Shared),
+                        "host" => scope.set(&meta.path, Sp::new(Scope::Host, lit.span())),
+                        "shared" => scope.set(&meta.path, Sp::new(Scope::Shared, lit.span())),
                         other => cx.error_spanned_by(
                             &lit,
                             format!(
@@ -257,10 +272,46 @@ impl Field {
                         ));
                     }
                     is_async.set(&meta.path, ());
+                } else if meta.path == KEY_WITH {
+                    // #[storage(key_with = path::to::function)]
+                    let path: Path = meta.value()?.parse().map_err(|err| {
+                        syn::Error::new(
+                            err.span(),
+                            "expected a path to a function `fn(&T) -> impl Serialize` whose \
+                             result joins the section's key: `key_with = password_digest`",
+                        )
+                    })?;
+                    key_with.set(&meta.path, path);
+                } else if meta.path == MAX_AGE_SECS {
+                    // #[storage(max_age_secs = 3600)]
+                    let lit = get_lit_int(&meta, MAX_AGE_SECS, "max_age_secs = 3600")?;
+                    match lit.base10_parse::<u64>() {
+                        Ok(0) => cx.error_spanned_by(
+                            &lit,
+                            "max_age_secs must be at least 1 (seconds): `max_age_secs = 3600`; \
+                             for a section that is never reused across starts, use \
+                             `cache = false`",
+                        ),
+                        Ok(secs) => max_age_secs.set(&meta.path, Sp::new(secs, meta.path.span())),
+                        Err(_) => cx.error_spanned_by(
+                            &lit,
+                            "max_age_secs must be a positive whole number of seconds that fits \
+                             in u64: `max_age_secs = 3600`",
+                        ),
+                    }
+                } else if meta.path == CACHE {
+                    // #[storage(cache = false)]
+                    let lit = get_lit_bool(&meta, CACHE, "cache = false")?;
+                    cache.set(&meta.path, Sp::new(lit.value, lit.span()));
+                } else if meta.path == CWD {
+                    // #[storage(cwd = false)]
+                    let lit = get_lit_bool(&meta, CWD, "cwd = false")?;
+                    cwd.set(&meta.path, Sp::new(lit.value, lit.span()));
                 } else {
                     return Err(meta.error(
                         "unknown storage attribute; expected `validate`, `name`, \
-                         `timeout_ms`, `version`, `scope` or `async`",
+                         `timeout_ms`, `version`, `scope`, `async`, `key_with`, \
+                         `max_age_secs`, `cache` or `cwd`",
                     ));
                 }
                 Ok(())
@@ -280,6 +331,10 @@ impl Field {
             version: version.get(),
             scope: scope.get(),
             is_async: is_async.get().is_some(),
+            key_with: key_with.get(),
+            max_age_secs: max_age_secs.get(),
+            cache: cache.get(),
+            cwd: cwd.get(),
         }
     }
 }
@@ -297,6 +352,18 @@ fn get_lit_int(meta: &ParseNestedMeta<'_>, key: Symbol, example: &str) -> syn::R
     match get_lit(meta, key, "an integer", example)? {
         Lit::Int(lit) => Ok(lit),
         other => Err(wrong_type(&other, key, "an integer", example)),
+    }
+}
+
+/// `key = true | false`: any other literal or token is an error on that token.
+fn get_lit_bool(
+    meta: &ParseNestedMeta<'_>,
+    key: Symbol,
+    example: &str,
+) -> syn::Result<syn::LitBool> {
+    match get_lit(meta, key, "a boolean", example)? {
+        Lit::Bool(lit) => Ok(lit),
+        other => Err(wrong_type(&other, key, "`true` or `false`", example)),
     }
 }
 

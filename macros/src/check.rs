@@ -1,15 +1,53 @@
-//! Rules that need more than one field: at least one section, unique section names, unique
-//! kind variants. Rules about one value are checked in `attr.rs` while it is parsed.
+//! Rules that need more than one field or attribute: at least one section, unique section
+//! names, unique kind variants, no contradicting attributes on a section. Rules about one
+//! value are checked in `attr.rs` while it is parsed.
 
 use std::collections::HashMap;
 
 use crate::ast::Config;
+use crate::attr::Scope;
 use crate::ctxt::Ctxt;
 
 pub(crate) fn check(cx: &Ctxt, config: &Config<'_>) {
     check_has_sections(cx, config);
     check_unique_names(cx, config);
     check_unique_variants(cx, config);
+    check_contradictions(cx, config);
+}
+
+/// Attributes of one section that cannot hold together, reported on the second of them.
+fn check_contradictions(cx: &Ctxt, config: &Config<'_>) {
+    for section in config.sections.iter().filter(|s| s.attrs.clean) {
+        let attrs = &section.attrs;
+        let shared = attrs
+            .scope
+            .as_ref()
+            .is_some_and(|scope| scope.value == Scope::Shared);
+        if let Some(cache) = attrs.cache.as_ref().filter(|cache| !cache.value) {
+            if attrs.max_age_secs.is_some() {
+                cx.syn_error(syn::Error::new(
+                    cache.span,
+                    "`cache = false` never reuses the section's result across starts, so \
+                     `max_age_secs` would have no effect; keep one of them",
+                ));
+            } else if shared {
+                cx.syn_error(syn::Error::new(
+                    cache.span,
+                    "`cache = false` validates the section at every start, which contradicts \
+                     sharing its answer with other hosts (`scope = \"shared\"`); keep one of them",
+                ));
+            }
+        }
+        if let Some(cwd) = &attrs.cwd
+            && shared
+        {
+            cx.syn_error(syn::Error::new(
+                cwd.span,
+                "`cwd` applies to host-scoped sections only: the key of a `scope = \"shared\"` \
+                 section never covers the host or the working directory; remove `cwd`",
+            ));
+        }
+    }
 }
 
 fn check_has_sections(cx: &Ctxt, config: &Config<'_>) {

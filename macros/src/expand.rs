@@ -4,11 +4,12 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, WhereClause};
 
 use crate::ast::{Config, Section};
-use crate::attr::Scope;
+use crate::attr::{Scope, Sp};
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -74,25 +75,75 @@ fn expand(config: &Config<'_>) -> TokenStream {
     let section_key_arms = secs.iter().map(|s| {
         let variant = s.variant;
         let name = s.name;
-        let member = s.section.member;
-        let version = s.section.attrs.version.unwrap_or(1);
-        let scope = scope_tokens(s.section.attrs.scope);
+        let attrs = &s.section.attrs;
+        let version = attrs.version.unwrap_or(1);
+        let scope = scope_tokens(attrs.scope.as_ref());
+        let cwd = attrs.cwd.as_ref().is_none_or(|cwd| cwd.value);
         let ty = s.section.ty();
-        let mut member = member.clone();
+        let inner = s.section.option_inner.unwrap_or(ty);
+        let mut member = s.section.member.clone();
         member.set_span(ty.span());
         // At the type's span, like the `assert_serialize` above: a type that is not
         // `Serialize` is reported once, on the type.
-        let call = quote_spanned! {ty.span()=>
-            ::storage_availability::__private::section_key_with_scope(
-                #name,
-                #version,
-                #scope,
-                ::core::env!("CARGO_PKG_VERSION"),
-                &self.#member,
-            )
+        let call = match &attrs.key_with {
+            Some(path) => {
+                // At the function's span: a wrong argument type, or a result that is not
+                // `Serialize`, is reported on `key_with = path`.
+                let extra = quote_spanned! {path.span()=>
+                    ::storage_availability::__private::run_key_with::<#inner, _>(#path, __value)
+                };
+                // The key at the function's span too: a result that is not `Serialize` is
+                // then reported once (rustc merges the two identical errors).
+                quote_spanned! {path.span()=>
+                    {
+                        let __extra = #extra;
+                        ::storage_availability::__private::section_key_with(
+                            &__spec,
+                            __context,
+                            ::core::option::Option::Some(__value),
+                            ::core::option::Option::Some(&__extra),
+                        )
+                    }
+                }
+            }
+            None => quote_spanned! {ty.span()=>
+                ::storage_availability::__private::section_key(
+                    &__spec,
+                    __context,
+                    ::core::option::Option::Some(__value),
+                )
+            },
+        };
+        let body = if s.section.option_inner.is_some() {
+            quote! {
+                match &self.#member {
+                    ::core::option::Option::Some(__value) => #call,
+                    ::core::option::Option::None => #private::section_key(
+                        &__spec,
+                        __context,
+                        ::core::option::Option::None::<&#inner>,
+                    ),
+                }
+            }
+        } else {
+            quote! {
+                {
+                    let __value = &self.#member;
+                    #call
+                }
+            }
         };
         quote! {
-            #kind::#variant => #call,
+            #kind::#variant => {
+                let __spec = #private::SectionSpec::new(
+                    <Self as #private::StorageAvailability>::config_type(),
+                    #name,
+                )
+                .version(#version)
+                .scope(#scope)
+                .working_dir(#cwd);
+                #body
+            }
         }
     });
 
@@ -216,7 +267,26 @@ fn expand(config: &Config<'_>) -> TokenStream {
         None => quote!(::core::option::Option::None),
     });
     let versions = secs.iter().map(|s| s.section.attrs.version.unwrap_or(1));
-    let scopes = secs.iter().map(|s| scope_tokens(s.section.attrs.scope));
+    let scopes = secs
+        .iter()
+        .map(|s| scope_tokens(s.section.attrs.scope.as_ref()));
+    let max_ages = secs.iter().map(|s| match &s.section.attrs.max_age_secs {
+        Some(secs) => {
+            let secs = secs.value;
+            quote! {
+                ::core::option::Option::Some(::core::time::Duration::from_secs(#secs))
+            }
+        }
+        None => quote!(::core::option::Option::None),
+    });
+    let reused = secs.iter().map(|s| {
+        s.section
+            .attrs
+            .cache
+            .as_ref()
+            .is_none_or(|cache| cache.value)
+    });
+    let config_type = ident.unraw().to_string();
 
     quote! {
         #kind_enum
@@ -276,7 +346,15 @@ fn expand(config: &Config<'_>) -> TokenStream {
             impl #impl_generics #private::StorageAvailability for #ident #ty_generics #where_clause {
                 type Kind = #kind;
 
-                fn section_key(&self, __kind: #kind) -> #private::SectionKey {
+                fn config_type() -> &'static ::core::primitive::str {
+                    ::core::concat!(::core::module_path!(), "::", #config_type)
+                }
+
+                fn section_key_in(
+                    &self,
+                    __kind: #kind,
+                    __context: &#private::KeyContext,
+                ) -> ::core::result::Result<#private::SectionKey, #private::KeyError> {
                     #(#serialize_asserts)*
                     match __kind {
                         #(#section_key_arms)*
@@ -313,6 +391,18 @@ fn expand(config: &Config<'_>) -> TokenStream {
 
                 fn app_version() -> &'static ::core::primitive::str {
                     ::core::env!("CARGO_PKG_VERSION")
+                }
+
+                fn max_age(__kind: #kind) -> ::core::option::Option<::core::time::Duration> {
+                    match __kind {
+                        #(#kind::#variants => #max_ages,)*
+                    }
+                }
+
+                fn reused_across_starts(__kind: #kind) -> ::core::primitive::bool {
+                    match __kind {
+                        #(#kind::#variants => #reused,)*
+                    }
                 }
 
                 #async_methods
@@ -383,12 +473,17 @@ fn where_clause(config: &Config<'_>) -> Option<WhereClause> {
         predicates.push(syn::parse_quote_spanned! {ty.span()=>
             #ty: ::storage_availability::__private::Serialize
         });
+        if let Some(inner) = section.option_inner {
+            predicates.push(syn::parse_quote_spanned! {inner.span()=>
+                #inner: ::storage_availability::__private::Serialize
+            });
+        }
     }
     where_clause
 }
 
-fn scope_tokens(scope: Option<Scope>) -> TokenStream {
-    match scope.unwrap_or(Scope::Host) {
+fn scope_tokens(scope: Option<&Sp<Scope>>) -> TokenStream {
+    match scope.map_or(Scope::Host, |scope| scope.value) {
         Scope::Host => quote!(::storage_availability::__private::Scope::Host),
         Scope::Shared => quote!(::storage_availability::__private::Scope::Shared),
     }

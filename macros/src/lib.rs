@@ -23,7 +23,10 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// Every field with `#[storage(validate = path, ...)]` is a section; other fields are neither
 /// sections nor hashed. Keys: `validate = path` (required), `name = "..."`,
-/// `timeout_ms = N`, `version = N`, `scope = "host" | "shared"`. On the struct,
+/// `timeout_ms = N`, `version = N`, `scope = "host" | "shared"`, `async`,
+/// `key_with = path` (a `fn(&T) -> impl Serialize` whose result joins the section's key),
+/// `max_age_secs = N`, `cache = false` (never reused across starts) and `cwd = false` (the
+/// working directory is not in a host-scoped section's key). On the struct,
 /// `#[availability(kind = "Name")]` renames the generated enum. See the
 /// `storage_availability` crate docs.
 #[proc_macro_derive(StorageAvailability, attributes(storage, availability))]

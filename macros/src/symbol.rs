@@ -23,6 +23,14 @@ pub(crate) const VERSION: Symbol = Symbol("version");
 pub(crate) const SCOPE: Symbol = Symbol("scope");
 /// `#[storage(validate = path, async)]`
 pub(crate) const ASYNC: Symbol = Symbol("async");
+/// `#[storage(key_with = path::to::function)]`
+pub(crate) const KEY_WITH: Symbol = Symbol("key_with");
+/// `#[storage(max_age_secs = 3600)]`
+pub(crate) const MAX_AGE_SECS: Symbol = Symbol("max_age_secs");
+/// `#[storage(cache = false)]`
+pub(crate) const CACHE: Symbol = Symbol("cache");
+/// `#[storage(cwd = false)]`
+pub(crate) const CWD: Symbol = Symbol("cwd");
 
 /// `#[availability(kind = "StorageKind")]`
 pub(crate) const KIND: Symbol = Symbol("kind");

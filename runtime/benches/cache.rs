@@ -17,7 +17,8 @@ use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_m
 use serde::de::IgnoredAny;
 use storage_availability::schema::CacheFile;
 use storage_availability::{
-    AvailabilityCache, CacheStore, FileStore, Loaded, Source, StorageAvailability, StorageKind,
+    AvailabilityCache, CacheStore, FileStore, KeyContext, Loaded, Source, StorageAvailability,
+    StorageKind,
 };
 
 use support::{Realistic, RealisticKind, Workspace};
@@ -74,12 +75,14 @@ fn warm(c: &mut Criterion) {
     });
     let store = FileStore::new(&cache_path);
     group.bench_function("load_4", |b| b.iter(|| store.load(1024 * 1024)));
+    // As `open` computes them: in a context (host, working directory) read once.
+    let context = KeyContext::new(Realistic::app_version());
     group.bench_function("section_keys_4", |b| {
         b.iter(|| {
             let config = black_box(&config);
             RealisticKind::ALL
                 .iter()
-                .map(|&k| config.section_key(k))
+                .map(|&k| config.section_key_in(k, &context).expect("key"))
                 .fold(0u8, |acc, key| acc ^ key.as_bytes()[0])
         })
     });
@@ -149,7 +152,7 @@ fn cold(c: &mut Criterion) {
 
 /// The cache file path for the workspace's config, found from a cache opened in memory.
 fn cache_path_of(ws: &Workspace) -> Option<PathBuf> {
-    FileStore::for_config(&ws.config_path)
+    FileStore::for_config::<Realistic>(&ws.config_path)
         .ok()
         .map(|s| s.path().to_owned())
 }
@@ -254,6 +257,7 @@ fn floor(c: &mut Criterion) {
     let mut group = c.benchmark_group("floor");
     group.measurement_time(Duration::from_secs(3));
     // stat + open + read, typed parse, four keys, four comparisons.
+    let context = KeyContext::new(Realistic::app_version());
     group.bench_function("read_parse_keys_4", |b| {
         b.iter(|| {
             let bytes = std::fs::read(black_box(&cache_path)).expect("read");
@@ -261,7 +265,7 @@ fn floor(c: &mut Criterion) {
             let fresh = RealisticKind::ALL
                 .iter()
                 .filter(|&&k| {
-                    let key = config.section_key(k);
+                    let key = config.section_key_in(k, &context).expect("key");
                     file.sections
                         .get(k.name())
                         .is_some_and(|r| r.section_hash.as_str() == key.as_str())

@@ -12,7 +12,7 @@ use storage_availability_schema::{
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
-use crate::fingerprint::SectionKey;
+use crate::fingerprint::{KeyContext, SectionKey};
 use crate::gate::Gate;
 use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
 use crate::shared::{FleetCounters, FleetOptions};
@@ -74,6 +74,8 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     pub(crate) config: Arc<C>,
     pub(crate) options: Options,
     pub(crate) keys: Vec<SectionKey>,
+    /// Sections whose key could not be computed: validated at every refresh, never reused.
+    uncacheable: Vec<bool>,
     pub(crate) store: Option<Arc<dyn CacheStore>>,
     pub(crate) config_path: Option<PathBuf>,
     /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
@@ -84,6 +86,8 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     state: Mutex<RefreshState>,
     pub(crate) stats: Counters,
     warned_save: AtomicBool,
+    /// A cache file of another config type was found (warned once).
+    warned_foreign: AtomicBool,
     /// The fleet store of `scope = "shared"` sections, if any (see `shared/`).
     pub(crate) fleet: FleetOptions,
 }
@@ -114,8 +118,13 @@ pub(crate) struct Snapshot {
 
 #[derive(Debug)]
 struct RefreshState {
-    /// Sections to revalidate at the next refresh whatever the file says.
-    forced: Vec<bool>,
+    /// Per section, how many times it was [`invalidate`](AvailabilityCache::invalidate)d.
+    invalidations: Vec<u64>,
+    /// Per section, the invalidations that a finished validation answered: the section is
+    /// revalidated whatever the file says while `invalidations > answered`. A refresh
+    /// clears only what it saw when it began, so an invalidation made while it validates is
+    /// never lost.
+    answered: Vec<u64>,
     /// The last save failed: save again at the next refresh even if nothing is stale.
     unsaved: bool,
 }
@@ -124,7 +133,10 @@ struct RefreshState {
 #[derive(Debug)]
 pub(crate) struct RefreshRun {
     current: Arc<Snapshot>,
+    /// Per section: invalidated when this refresh began.
     forced: Vec<bool>,
+    /// The invalidation count of each section when this refresh began.
+    seen: Vec<u64>,
     unsaved: bool,
 }
 
@@ -146,6 +158,10 @@ pub(crate) enum Stale {
     RetryDue,
     Future,
     Invalidated,
+    /// `#[storage(cache = false)]`: never reused from the file.
+    NotReused,
+    /// Its key could not be computed: never reused.
+    Uncacheable,
 }
 
 impl Stale {
@@ -157,6 +173,8 @@ impl Stale {
             Stale::RetryDue => "failed, retry due",
             Stale::Future => "timestamp in the future",
             Stale::Invalidated => "invalidated",
+            Stale::NotReused => "not reused across starts",
+            Stale::Uncacheable => "key cannot be computed",
         }
     }
 }
@@ -227,6 +245,9 @@ pub struct Stats {
     /// a symbolic link): not trusted, every section validated afresh, the file replaced by
     /// the next save when the directory allows. See "Trust model" in README.md.
     pub untrusted: u64,
+    /// Sections whose key could not be computed (their `Serialize` failed or panicked, or
+    /// the host or working directory is unknown): validated at every open, never reused.
+    pub uncacheable: u64,
 }
 
 #[derive(Debug, Default)]
@@ -245,6 +266,7 @@ pub(crate) struct Counters {
     refreshes: AtomicU64,
     untrusted: AtomicU64,
     warned_untrusted: std::sync::atomic::AtomicBool,
+    uncacheable: AtomicU64,
     pub(crate) fleet: FleetCounters,
 }
 
@@ -283,6 +305,7 @@ pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
     store: Option<Box<dyn CacheStore>>,
     persist: bool,
     options: Options,
+    app_version: Option<String>,
     invalid: Option<Error>,
     pub(crate) fleet: FleetOptions,
 }
@@ -290,12 +313,13 @@ pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
 impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AvailabilityCacheBuilder")
-            .field("config_type", &std::any::type_name::<C>())
+            .field("config_type", &C::config_type())
             .field("config_path", &self.config_path)
             .field("cache_path", &self.cache_path)
             .field("store", &self.store)
             .field("persist", &self.persist)
             .field("options", &self.options)
+            .field("app_version", &self.app_version)
             .field("fleet", &self.fleet)
             .finish_non_exhaustive()
     }
@@ -318,6 +342,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
                 clock: Arc::new(SystemClock),
             },
+            app_version: None,
             invalid: None,
             fleet: FleetOptions::default(),
         }
@@ -406,6 +431,32 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         self
     }
 
+    /// The application version in every section key, so that a new release revalidates.
+    /// Default: the `CARGO_PKG_VERSION` of the crate that derives the config
+    /// ([`StorageAvailability::app_version`]); set it when the config type lives in a library
+    /// crate whose version does not change with the application's.
+    ///
+    /// ```
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .app_version(env!("CARGO_PKG_VERSION"))
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn app_version(mut self, version: impl Into<String>) -> Self {
+        let version = version.into();
+        if version.is_empty() {
+            return self.reject("app_version", "must not be empty");
+        }
+        self.app_version = Some(version);
+        self
+    }
+
     /// The clock used for expiry and timestamps (a [`ManualClock`](crate::ManualClock) in
     /// tests). Default: the system clock.
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
@@ -425,7 +476,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         } else if let Some(path) = &self.cache_path {
             Some(Arc::new(FileStore::new(path)))
         } else if let Some(config_path) = &self.config_path {
-            match cache_path_for_config(config_path) {
+            match cache_path_for_config(config_path, C::config_type()) {
                 Ok(path) => Some(Arc::new(FileStore::new(writable_location(path)))),
                 Err(error) => {
                     tracing::warn!(target: TARGET, config_path = %config_path.display(), %error,
@@ -433,17 +484,22 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
                     None
                 }
             }
-        } else if let Some(path) = cache_path_for_type(std::any::type_name::<C>()) {
+        } else if let Some(path) = cache_path_for_type(C::config_type()) {
             Some(Arc::new(FileStore::new(path)))
         } else {
-            tracing::warn!(target: TARGET, config_type = std::any::type_name::<C>(),
+            tracing::warn!(target: TARGET, config_type = C::config_type(),
                 "no config path, cache path or platform cache directory; keeping results in memory");
             None
         };
         let config_path = self
             .config_path
             .map(|p| std::path::absolute(&p).unwrap_or(p));
-        let mut cache = AvailabilityCache::new(self.config, self.options, store, config_path);
+        let context = KeyContext::new(
+            self.app_version
+                .unwrap_or_else(|| C::app_version().to_owned()),
+        );
+        let mut cache =
+            AvailabilityCache::new(self.config, self.options, store, config_path, &context);
         cache.fleet = self.fleet;
         Ok(cache)
     }
@@ -490,11 +546,21 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         options: Options,
         store: Option<Arc<dyn CacheStore>>,
         config_path: Option<PathBuf>,
+        context: &KeyContext,
     ) -> Self {
-        let keys = C::Kind::ALL
+        let stats = Counters::default();
+        let (keys, uncacheable) = C::Kind::ALL
             .iter()
-            .map(|&k| config.section_key(k))
-            .collect();
+            .map(|&kind| match section_key_of(&config, kind, context) {
+                Ok(key) => (key, false),
+                Err(error) => {
+                    bump(&stats.uncacheable, 1);
+                    tracing::warn!(target: TARGET, section = kind.name(), %error,
+                        "section key cannot be computed; the section will be validated at every open and never reused");
+                    (SectionKey::never_matching(), true)
+                }
+            })
+            .unzip();
         let now = options.clock.now();
         let entries = C::Kind::ALL
             .iter()
@@ -507,13 +573,16 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             config_path,
             snapshot: RwLock::new(Arc::new(Snapshot { entries })),
             gate: Gate::default(),
+            uncacheable,
             state: Mutex::new(RefreshState {
-                forced: vec![false; C::Kind::ALL.len()],
+                invalidations: vec![0; C::Kind::ALL.len()],
+                answered: vec![0; C::Kind::ALL.len()],
                 unsaved: false,
             }),
             options,
-            stats: Counters::default(),
+            stats,
             warned_save: AtomicBool::new(false),
+            warned_foreign: AtomicBool::new(false),
             fleet: FleetOptions::default(),
         }
     }
@@ -547,9 +616,12 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 
     /// Marks the section so that the next [`refresh`](Self::refresh) revalidates it. Its
-    /// current answer stays until then.
+    /// current answer stays until then. Never lost: an invalidation made while a refresh is
+    /// validating the section makes the next refresh validate it again.
     pub fn invalidate(&self, kind: C::Kind) {
-        self.lock_state().forced[kind.index()] = true;
+        let mut state = self.lock_state();
+        let count = &mut state.invalidations[kind.index()];
+        *count = count.saturating_add(1);
     }
 
     /// Deletes the cache file and forgets every result: configured sections are
@@ -599,6 +671,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             lease_waits: get(&c.fleet.lease_waits),
             lease_timeouts: get(&c.fleet.lease_timeouts),
             untrusted: get(&c.untrusted),
+            uncacheable: get(&c.uncacheable),
         }
     }
 
@@ -654,19 +727,22 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         record: &SectionRecord,
         now: SystemTime,
     ) -> Result<(), Stale> {
+        let max_age = C::max_age(C::Kind::ALL[index]).or(self.options.max_age);
         self.options
-            .freshness(self.keys[index].as_str(), record, now)
+            .freshness_within(self.keys[index].as_str(), record, now, max_age)
     }
 }
 
 impl Options {
-    /// Is `record` a fresh answer, at `now`, for the section whose current key is `key`?
+    /// Is `record` a fresh answer, at `now`, for the section whose current key is `key` and
+    /// whose passed results are fresh for `max_age` (its `max_age_secs`, else the builder's)?
     /// The rules of the file, also applied to records of the fleet store.
-    pub(crate) fn freshness(
+    pub(crate) fn freshness_within(
         &self,
         key: &str,
         record: &SectionRecord,
         now: SystemTime,
+        max_age: Option<Duration>,
     ) -> Result<(), Stale> {
         if record.section_hash.as_str() != key {
             return Err(Stale::Changed);
@@ -678,7 +754,7 @@ impl Options {
             Err(_) => Duration::ZERO,
         };
         if record.validation_passed {
-            match self.max_age {
+            match max_age {
                 Some(max_age) if age >= max_age => Err(Stale::Expired),
                 _ => Ok(()),
             }
@@ -717,6 +793,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         now: SystemTime,
     ) -> Vec<Planned> {
         let (current, forced) = (&run.current, &run.forced);
+        let file = self.own_file(file);
         C::Kind::ALL
             .iter()
             .map(|&kind| {
@@ -726,7 +803,11 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 let entry = &current.entries[index];
                 let file_record = file.and_then(|f| f.sections.get(name));
                 let matching = |r: &&SectionRecord| r.section_hash.as_str() == key;
-                let from_file = file_record.filter(matching).map(|r| (r, Source::Cache));
+                // `cache = false`: never from the file, so never across starts.
+                let from_file = file_record
+                    .filter(matching)
+                    .filter(|_| C::reused_across_starts(kind))
+                    .map(|r| (r, Source::Cache));
                 let from_memory = entry
                     .record
                     .as_ref()
@@ -742,19 +823,26 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     (f, m) => f.or(m),
                 };
                 if !self.config.is_configured(kind) {
-                    // Never validated; an existing record is kept as it is, so a save does not
-                    // rewrite it.
+                    // Never validated, and always disabled whatever a record says. A record
+                    // that says so is kept as it is, so a save does not rewrite it.
                     let record = match candidate {
-                        Some((record, _)) => record.clone(),
-                        None => self.unconfigured_record(index, now),
+                        Some((record, _)) if !record.enabled && !record.validation_passed => {
+                            record.clone()
+                        }
+                        _ => self.unconfigured_record(index, now),
                     };
                     return Ok((record, Source::Unconfigured));
+                }
+                if self.uncacheable[index] {
+                    return Err(Stale::Uncacheable);
                 }
                 if forced[index] {
                     return Err(Stale::Invalidated);
                 }
                 let Some((record, source)) = candidate else {
-                    return Err(if file_record.is_some() {
+                    return Err(if !C::reused_across_starts(kind) {
+                        Stale::NotReused
+                    } else if file_record.is_some() {
                         Stale::Changed
                     } else {
                         Stale::Missing
@@ -764,6 +852,22 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     .map(|()| (record.clone(), source))
             })
             .collect()
+    }
+
+    /// `file` if it belongs to this config type; another type's file is ignored (and
+    /// replaced by the next save), warned once and counted.
+    fn own_file<'f>(&self, file: Option<&'f CacheFile>) -> Option<&'f CacheFile> {
+        let file = file?;
+        if file.metadata.config_type == C::config_type() {
+            return Some(file);
+        }
+        if !self.warned_foreign.swap(true, Ordering::Relaxed) {
+            bump(&self.stats.incompatible_replaced, 1);
+            tracing::warn!(target: TARGET, path = ?self.path(),
+                found = %file.metadata.config_type, expected = C::config_type(),
+                "cache file belongs to another config type; ignoring its records and replacing it");
+        }
+        None
     }
 
     fn unconfigured_record(&self, index: usize, now: SystemTime) -> SectionRecord {
@@ -786,7 +890,13 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         let state = self.lock_state();
         RefreshRun {
             current: self.read_snapshot_arc(),
-            forced: state.forced.clone(),
+            forced: state
+                .invalidations
+                .iter()
+                .zip(&state.answered)
+                .map(|(made, answered)| made > answered)
+                .collect(),
+            seen: state.invalidations.clone(),
             unsaved: state.unsaved && self.store.is_some(),
         }
     }
@@ -1056,9 +1166,11 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         }
         let mut entries = Vec::with_capacity(plan.len());
         for (&kind, planned) in C::Kind::ALL.iter().zip(plan) {
-            let validated = was_validated[kind.index()];
-            if validated && run.forced[kind.index()] {
-                state.forced[kind.index()] = false;
+            let index = kind.index();
+            let validated = was_validated[index];
+            if validated {
+                // Only the invalidations this refresh saw: later ones stay pending.
+                state.answered[index] = state.answered[index].max(run.seen[index]);
             }
             let entry = match planned {
                 Ok((record, source)) => {
@@ -1113,7 +1225,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             metadata: Metadata {
                 generator: concat!("storage-availability ", env!("CARGO_PKG_VERSION")).to_owned(),
                 generated_at: Timestamp(self.options.clock.now()),
-                config_type: std::any::type_name::<C>().to_owned(),
+                config_type: C::config_type().to_owned(),
                 config_path: self.config_path.as_ref().map(|p| p.display().to_string()),
                 config_mtime: None,
                 platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
@@ -1233,10 +1345,30 @@ fn pending_entry(configured: bool, now: SystemTime) -> Entry {
     }
 }
 
+/// The key of one section in `context`; a panic in the user's code (its `Serialize`, its
+/// `key_with`) is an error, never a panic out of `open`.
+fn section_key_of<C: StorageAvailability>(
+    config: &C,
+    kind: C::Kind,
+    context: &KeyContext,
+) -> Result<SectionKey, crate::fingerprint::KeyError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        config.section_key_in(kind, context)
+    }))
+    .unwrap_or_else(|payload| {
+        Err(crate::fingerprint::KeyError::Panicked {
+            section: kind.name().to_owned(),
+            message: crate::validate::panic_message(&*payload),
+        })
+    })
+}
+
 fn availability_of(record: &SectionRecord, source: Source) -> Availability {
+    // An unconfigured section is disabled whatever its record says.
+    let configured = source != Source::Unconfigured;
     Availability {
-        enabled: record.enabled,
-        validation_passed: record.validation_passed,
+        enabled: configured && record.enabled,
+        validation_passed: configured && record.validation_passed,
         last_error: record.last_error.clone(),
         errors: record.errors.clone(),
         warnings: record.warnings.clone(),
@@ -1249,7 +1381,7 @@ fn availability_of(record: &SectionRecord, source: Source) -> Availability {
 impl<C: StorageAvailability> fmt::Debug for AvailabilityCache<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AvailabilityCache")
-            .field("config_type", &std::any::type_name::<C>())
+            .field("config_type", &C::config_type())
             .field("path", &self.path())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
@@ -1304,10 +1436,18 @@ mod tests {
     impl BlockingValidators for Cfg {}
     impl StorageAvailability for Cfg {
         type Kind = K;
-        fn section_key(&self, kind: K) -> SectionKey {
+        fn config_type() -> &'static str {
+            "cache::tests::Cfg"
+        }
+        fn section_key_in(
+            &self,
+            kind: K,
+            context: &KeyContext,
+        ) -> Result<SectionKey, crate::KeyError> {
+            let spec = crate::SectionSpec::new(Self::config_type(), kind.name());
             match kind {
-                K::A => crate::section_key("a", 1, "t", &self.a),
-                K::B => crate::section_key("b", 1, "t", &self.b),
+                K::A => crate::section_key(&spec, context, Some(&self.a)),
+                K::B => crate::section_key(&spec, context, self.b.as_ref()),
             }
         }
         fn validate(&self, kind: K) -> Outcome {
@@ -1329,6 +1469,70 @@ mod tests {
         fn app_version() -> &'static str {
             "t"
         }
+    }
+
+    /// Hand-written: overrides only `section_key` (the old way), or neither key method.
+    struct Legacy {
+        implements_section_key: bool,
+    }
+    impl BlockingValidators for Legacy {}
+    impl StorageAvailability for Legacy {
+        type Kind = K;
+        fn section_key(&self, kind: K) -> SectionKey {
+            if self.implements_section_key {
+                let spec = crate::SectionSpec::new("cache::tests::Legacy", kind.name());
+                crate::section_key(&spec, &KeyContext::new("t"), Some(&1))
+                    .unwrap_or_else(|_| SectionKey::never_matching())
+            } else {
+                crate::fingerprint::default_section_key(|| {
+                    self.section_key_in(kind, &KeyContext::new("t"))
+                })
+            }
+        }
+        fn validate(&self, _: K) -> Outcome {
+            Outcome::ok()
+        }
+        fn is_configured(&self, _: K) -> bool {
+            true
+        }
+        fn timeout(_: K) -> Option<Duration> {
+            None
+        }
+        fn version(_: K) -> u32 {
+            1
+        }
+        fn app_version() -> &'static str {
+            "t"
+        }
+    }
+
+    #[test]
+    fn hand_written_impls_with_only_section_key_or_neither_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |implements_section_key| {
+            AvailabilityCache::builder(Legacy {
+                implements_section_key,
+            })
+            .cache_path(dir.path().join(format!("{implements_section_key}.json")))
+            .open()
+            .unwrap()
+        };
+        // Only `section_key`: its keys are used, and reused at the next open.
+        assert_eq!(open(true).stats().uncacheable, 0);
+        assert_eq!(open(true).status(K::A).source, Source::Cache);
+        // Neither: no recursion without end, just uncacheable sections.
+        let legacy = Legacy {
+            implements_section_key: false,
+        };
+        assert!(matches!(
+            legacy.section_key_in(K::A, &KeyContext::new("t")),
+            Err(crate::KeyError::NotImplemented { .. })
+        ));
+        assert_eq!(legacy.section_key(K::A).len(), 64);
+        let cache = open(false);
+        assert_eq!(cache.stats().uncacheable, 2);
+        assert!(cache.is_available(K::A));
+        assert_eq!(open(false).status(K::A).source, Source::Validated);
     }
 
     #[test]

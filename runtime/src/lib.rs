@@ -56,7 +56,10 @@ pub mod __private;
 pub use cache::{AvailabilityCache, AvailabilityCacheBuilder, RefreshReport, Stats};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
-pub use fingerprint::{SectionKey, canonical_json, section_key, section_key_with_scope};
+pub use fingerprint::{
+    KeyContext, KeyError, SectionKey, SectionSpec, canonical_json, section_key, section_key_with,
+    section_key_with_scope,
+};
 pub use section::{
     Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
     UnknownKind, ValidationFuture,

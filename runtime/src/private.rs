@@ -1,6 +1,8 @@
 //! Items the derive's generated code calls. Not public API: no semver guarantees.
 
-pub use crate::fingerprint::{SectionKey, section_key_with_scope};
+pub use crate::fingerprint::{
+    KeyContext, KeyError, SectionKey, SectionSpec, section_key, section_key_with,
+};
 pub use crate::section::{
     BlockingValidators, Outcome, Scope, StorageAvailability, StorageKind, UnknownKind,
     ValidationFuture,
@@ -50,4 +52,14 @@ pub fn async_only(name: &str) -> Outcome {
     Outcome::failed(format!(
         "storage section `{name}` has an async validator; open the cache with `open_async`"
     ))
+}
+
+/// Calls a user `key_with` function. Emitted at the span of the user's `key_with = path`, so
+/// a wrong argument type, or a result that is not `Serialize`, is reported there.
+#[inline]
+pub fn run_key_with<'a, T: ?Sized, W: serde::Serialize>(
+    key_with: impl FnOnce(&'a T) -> W,
+    value: &'a T,
+) -> W {
+    key_with(value)
 }

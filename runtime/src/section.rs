@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use crate::fingerprint::SectionKey;
+use crate::fingerprint::{self, KeyContext, KeyError, SectionKey};
 
 /// The typed list of a config's sections: the `<Struct>Kind` enum the derive generates.
 ///
@@ -92,7 +92,7 @@ impl fmt::Display for UnknownKind {
 
 impl std::error::Error for UnknownKind {}
 
-/// Where a section's answer may be shared from (see DESIGN.md, "Fleet store").
+/// Where a section's answer may be shared from (see README.md, "Running a fleet").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[non_exhaustive]
 pub enum Scope {
@@ -116,20 +116,25 @@ impl Scope {
 /// A config whose sections can be validated and cached: implemented by
 /// `#[derive(StorageAvailability)]`.
 ///
-/// A hand-written implementation is possible (the benchmarks use one for 10,000 sections);
-/// [`section_key`](crate::section_key) computes keys the way the derive does.
+/// A hand-written implementation is possible (the benchmarks use one for 10,000 sections): it
+/// implements [`section_key_in`](Self::section_key_in) with
+/// [`section_key`](crate::section_key) or [`section_key_with`](crate::section_key_with),
+/// which compute keys the way the derive does, and [`config_type`](Self::config_type).
 ///
 /// # Example
 ///
 /// ```
-/// use storage_availability::{Outcome, StorageAvailability};
+/// use std::time::Duration;
+/// use storage_availability::{KeyContext, Outcome, StorageAvailability};
 ///
 /// #[derive(serde::Serialize, StorageAvailability)]
 /// struct Config {
 ///     #[storage(validate = check_dir, timeout_ms = 500)]
 ///     csv: std::path::PathBuf,
-///     #[storage(validate = check_url, version = 2)]
+///     #[storage(validate = check_url, version = 2, max_age_secs = 600, cwd = false)]
 ///     vector: Option<String>,
+///     #[storage(validate = check_url, cache = false, cwd = false)]
+///     health: String,
 ///     app_name: String, // not a section
 /// }
 /// fn check_dir(p: &std::path::PathBuf) -> Result<(), String> {
@@ -137,20 +142,65 @@ impl Scope {
 /// }
 /// fn check_url(_: &String) -> Outcome { Outcome::ok() }
 ///
-/// let cfg = Config { csv: "data".into(), vector: None, app_name: "demo".into() };
+/// let cfg = Config {
+///     csv: "data".into(),
+///     vector: None,
+///     health: "http://localhost/health".into(),
+///     app_name: "demo".into(),
+/// };
 /// assert!(cfg.validate(ConfigKind::Csv).is_ok());
 /// assert!(!cfg.is_configured(ConfigKind::Vector));
-/// assert_eq!(Config::timeout(ConfigKind::Csv), Some(std::time::Duration::from_millis(500)));
+/// assert_eq!(Config::timeout(ConfigKind::Csv), Some(Duration::from_millis(500)));
 /// assert_eq!(Config::version(ConfigKind::Vector), 2);
+/// assert_eq!(Config::max_age(ConfigKind::Vector), Some(Duration::from_secs(600)));
+/// assert!(!Config::reused_across_starts(ConfigKind::Health));
+/// assert_eq!(Config::config_type(), concat!(module_path!(), "::Config"));
 /// assert_eq!(cfg.section_key(ConfigKind::Csv).len(), 64);
+/// // The key in another context: here, another application version.
+/// let other = cfg.section_key_in(ConfigKind::Csv, &KeyContext::new("2.0.0")).unwrap();
+/// assert_ne!(other, cfg.section_key(ConfigKind::Csv));
 /// ```
 pub trait StorageAvailability: Send + Sync + 'static {
     /// The generated enum of sections.
     type Kind: StorageKind;
 
-    /// The cache key of one section: SHA-256 over the key format version, the section's name,
-    /// its version, the application's version and the canonical JSON of its value.
-    fn section_key(&self, kind: Self::Kind) -> SectionKey;
+    /// The config type's identity, part of every key and recorded in the cache file
+    /// (`metadata.config_type`): the derive gives `module_path!()::StructName`. The default,
+    /// for hand-written implementations, is [`std::any::type_name`], which may change
+    /// between compilers: override it with a fixed string.
+    fn config_type() -> &'static str {
+        std::any::type_name::<Self>()
+    }
+
+    /// The cache key of one section in the default context: this process's host and working
+    /// directory, and [`app_version`](Self::app_version). See
+    /// [`section_key_in`](Self::section_key_in) for what it covers. Never panics: a key that
+    /// cannot be computed is one that no record matches.
+    fn section_key(&self, kind: Self::Kind) -> SectionKey {
+        fingerprint::default_section_key(|| {
+            self.section_key_in(kind, &KeyContext::new(Self::app_version()))
+        })
+    }
+
+    /// The cache key of one section in `context` (the cache's application version, host and
+    /// working directory): SHA-256 over the key format, the config type, the section's name,
+    /// version and scope, whether it is configured, the application version, for host-scoped
+    /// sections the host identity and working directory, the canonical JSON of its value and
+    /// what its `key_with` function returns (README.md, "What is cached, and when it is
+    /// revalidated").
+    ///
+    /// `Err` when it cannot be computed: the section is then uncacheable (validated at every
+    /// open, never reused). The default, for hand-written implementations that only
+    /// implement [`section_key`](Self::section_key), returns that key; implement at least
+    /// one of the two.
+    fn section_key_in(
+        &self,
+        kind: Self::Kind,
+        context: &KeyContext,
+    ) -> Result<SectionKey, KeyError> {
+        let _ = context;
+        fingerprint::default_section_key_in(kind.name(), || self.section_key(kind))
+    }
 
     /// Runs the section's validator. An unconfigured section (`None`) is not validated: the
     /// result is a failed outcome that says so, and the cache never calls this for it.
@@ -172,8 +222,25 @@ pub trait StorageAvailability: Send + Sync + 'static {
         Scope::Host
     }
 
-    /// The application's version (the user crate's `CARGO_PKG_VERSION`), part of every key.
+    /// The application's version (the user crate's `CARGO_PKG_VERSION`), part of every key
+    /// unless the builder's
+    /// [`app_version`](crate::AvailabilityCacheBuilder::app_version) sets another.
     fn app_version() -> &'static str;
+
+    /// The section's own `max_age_secs`: how long its positive result is reused; `None`
+    /// (the default) for the builder's `max_age`.
+    fn max_age(kind: Self::Kind) -> Option<Duration> {
+        let _ = kind;
+        None
+    }
+
+    /// `false` for `#[storage(cache = false)]`: the section's result is never reused from
+    /// the cache file (it is validated at every open); a refresh in the same process may
+    /// reuse it like any other. Default: `true`.
+    fn reused_across_starts(kind: Self::Kind) -> bool {
+        let _ = kind;
+        true
+    }
 
     /// The validation of a section whose validator is `async`
     /// (`#[storage(validate = path, async)]`); `None` for blocking validators and
@@ -209,7 +276,8 @@ pub trait BlockingValidators: StorageAvailability {}
 /// What a validator found: passed or failed, with error and warning messages.
 ///
 /// Validators may return `Outcome` or anything that converts into it, such as
-/// `Result<(), E>` with `E: Display`.
+/// `Result<(), E>` with `E: Display`. The error is recorded with `{:#}`, so an
+/// `anyhow::Error` keeps its chain of causes ("cannot open data: permission denied").
 ///
 /// # Example
 ///
@@ -289,7 +357,8 @@ impl<E: fmt::Display> From<Result<(), E>> for Outcome {
     fn from(result: Result<(), E>) -> Self {
         match result {
             Ok(()) => Outcome::ok(),
-            Err(e) => Outcome::failed(e.to_string()),
+            // `{:#}`: anyhow and others show their whole chain of causes with it.
+            Err(e) => Outcome::failed(format!("{e:#}")),
         }
     }
 }

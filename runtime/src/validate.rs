@@ -2,8 +2,9 @@
 //!
 //! Each validation runs on its own thread, at most `max_parallel` at a time. A validator
 //! that overruns its timeout is abandoned: its section is reported as timed out, its thread
-//! no longer counts against the limit, and its late result is dropped (the channel it would
-//! send on is gone by then). Threads, not a pool, because an abandoned validator must not
+//! no longer counts against the limit, and its late result is dropped: a result that comes
+//! back after its deadline, even one the loop receives before it noticed the deadline, is a
+//! timeout. Threads, not a pool, because an abandoned validator must not
 //! hold a worker that later sections need.
 
 use std::collections::VecDeque;
@@ -39,7 +40,7 @@ pub(crate) fn run<C: StorageAvailability>(
     max_parallel: usize,
 ) -> Vec<Finished<C::Kind>> {
     let max_parallel = max_parallel.max(1);
-    let (sender, receiver) = mpsc::channel::<(usize, Outcome, Duration, Ending)>();
+    let (sender, receiver) = mpsc::channel::<Report>();
     let mut results: Vec<Option<Finished<C::Kind>>> = jobs.iter().map(|_| None).collect();
     let mut queue: VecDeque<usize> = (0..jobs.len()).collect();
     // Running jobs: (index, started, deadline).
@@ -71,15 +72,21 @@ pub(crate) fn run<C: StorageAvailability>(
         };
         let wait = next_deadline.saturating_duration_since(Instant::now());
         match receiver.recv_timeout(wait) {
-            Ok((index, outcome, duration, ending)) => {
+            Ok(report) => {
                 // A result from a job already timed out is not in `running`: dropped.
+                let index = report.index;
                 if let Some(position) = running.iter().position(|r| r.0 == index) {
-                    running.swap_remove(position);
-                    results[index] = Some(Finished {
-                        kind: jobs[index].0,
-                        outcome,
-                        duration,
-                        ending,
+                    let (_, started, deadline) = running.swap_remove(position);
+                    let (kind, timeout) = jobs[index];
+                    results[index] = Some(if on_time(report.finished_at, deadline) {
+                        Finished {
+                            kind,
+                            outcome: report.outcome,
+                            duration: report.duration,
+                            ending: report.ending,
+                        }
+                    } else {
+                        timed_out(kind, timeout, report.finished_at - started)
                     });
                 }
             }
@@ -90,21 +97,40 @@ pub(crate) fn run<C: StorageAvailability>(
                         return true;
                     }
                     let (kind, timeout) = jobs[index];
-                    results[index] = Some(Finished {
-                        kind,
-                        outcome: Outcome::failed(format!(
-                            "validation timed out after {}",
-                            format_duration(timeout)
-                        )),
-                        duration: now - started,
-                        ending: Ending::TimedOut,
-                    });
+                    results[index] = Some(timed_out(kind, timeout, now - started));
                     false
                 });
             }
         }
     }
     fill_missing(results, jobs)
+}
+
+/// What a validator thread sends back.
+struct Report {
+    index: usize,
+    outcome: Outcome,
+    duration: Duration,
+    ending: Ending,
+    /// When the validator returned: after the deadline, the result is a timeout.
+    finished_at: Instant,
+}
+
+/// A result that came back by its deadline counts; a later one is a timeout.
+pub(crate) fn on_time(finished_at: Instant, deadline: Instant) -> bool {
+    finished_at <= deadline
+}
+
+fn timed_out<K>(kind: K, timeout: Duration, duration: Duration) -> Finished<K> {
+    Finished {
+        kind,
+        outcome: Outcome::failed(format!(
+            "validation timed out after {}",
+            format_duration(timeout)
+        )),
+        duration,
+        ending: Ending::TimedOut,
+    }
 }
 
 /// One result per job: a job without one (which the runners rule out) is reported as a
@@ -131,7 +157,7 @@ fn spawn_validator<C: StorageAvailability>(
     config: &Arc<C>,
     kind: C::Kind,
     index: usize,
-    sender: mpsc::Sender<(usize, Outcome, Duration, Ending)>,
+    sender: mpsc::Sender<Report>,
 ) -> std::io::Result<()> {
     let config = Arc::clone(config);
     std::thread::Builder::new()
@@ -148,7 +174,13 @@ fn spawn_validator<C: StorageAvailability>(
                 ),
             };
             // The receiver is gone when the section already timed out: drop the result.
-            let _ = sender.send((index, outcome, duration, ending));
+            let _ = sender.send(Report {
+                index,
+                outcome,
+                duration,
+                ending,
+                finished_at: Instant::now(),
+            });
         })
         .map(drop)
 }
@@ -176,8 +208,16 @@ pub(crate) fn format_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_duration;
-    use std::time::Duration;
+    use super::{format_duration, on_time};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_result_after_the_deadline_is_late() {
+        let deadline = Instant::now();
+        assert!(on_time(deadline, deadline));
+        assert!(on_time(deadline - Duration::from_millis(1), deadline));
+        assert!(!on_time(deadline + Duration::from_millis(1), deadline));
+    }
 
     #[test]
     fn durations_read_naturally() {

@@ -44,7 +44,15 @@ pub(crate) async fn run<C: StorageAvailability>(
                 },
                 None => run_blocking(Arc::clone(&config), kind, timeout).await,
             };
-            (index, outcome, ending, started.elapsed())
+            let elapsed = started.elapsed();
+            // A validator that blocked its thread past the timeout gave tokio's timer no
+            // chance to fire: its result came late all the same, so it is a timeout.
+            let (outcome, ending) = if ending != Ending::TimedOut && elapsed > timeout {
+                (timed_out(timeout), Ending::TimedOut)
+            } else {
+                (outcome, ending)
+            };
+            (index, outcome, ending, elapsed)
         });
         index_of.insert(handle.id(), index);
     }

@@ -103,8 +103,8 @@ impl ProbeConfig {
 /// processes: `<pid> <section> <value>\n`, written with `O_APPEND` in one `write`, so lines
 /// of concurrent processes never interleave.
 ///
-/// Only `value` is serialised: a `LoggedProbe` has the same section key as a [`Probe`] with
-/// the same value.
+/// Only `value` is serialised: a `LoggedProbe` serialises as a [`Probe`] with the same
+/// value.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoggedProbe {
     /// What the validator does, as for [`Probe`].
@@ -165,7 +165,7 @@ pub fn check_logged(probe: &LoggedProbe) -> Outcome {
     check_probe(&Probe::new(&probe.value))
 }
 
-/// The sections of [`ProbeConfig`] (same names, same keys for the same values) with
+/// The sections of [`ProbeConfig`] (same names; another config type, so other keys) with
 /// validators that log every call: what the reliability tests run. Its timeouts are
 /// generous (10 s), so a loaded machine never turns a result into a timeout.
 #[derive(Debug, Clone, Serialize, StorageAvailability)]

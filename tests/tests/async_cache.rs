@@ -209,7 +209,7 @@ async fn blocking_configs_open_async_too() {
 fn waiting_for_the_lock_leaves_a_current_thread_runtime_free() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("s.yaml");
-    let store = FileStore::for_config(&config_path).unwrap();
+    let store = FileStore::for_config::<Mixed>(&config_path).unwrap();
 
     // Another process holds the cross-process lock for 300 ms.
     let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_availability-probe"))

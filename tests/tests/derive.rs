@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
-use storage_availability::{Outcome, Scope, StorageAvailability, StorageKind, section_key};
+use storage_availability::{
+    KeyContext, Outcome, Scope, SectionSpec, StorageAvailability, StorageKind, section_key,
+    section_key_with,
+};
 
 static CSV_CALLS: AtomicUsize = AtomicUsize::new(0);
 static VECTOR_CALLS: AtomicUsize = AtomicUsize::new(0);
@@ -202,37 +205,56 @@ fn timeout_version_and_scope_come_from_the_attributes() {
 #[test]
 fn section_key_matches_the_documented_computation() {
     let cfg = config();
-    let app = env!("CARGO_PKG_VERSION");
+    let context = KeyContext::new(env!("CARGO_PKG_VERSION"));
+    let ty = concat!(module_path!(), "::StorageConfig");
+    assert_eq!(StorageConfig::config_type(), ty);
+    assert_eq!(StorageConfig::config_type(), "derive::StorageConfig");
     assert_eq!(
         cfg.section_key(StorageConfigKind::Csv),
-        section_key("csv", 1, app, &cfg.csv)
+        section_key(&SectionSpec::new(ty, "csv"), &context, Some(&cfg.csv)).unwrap()
     );
     assert_eq!(
         cfg.section_key(StorageConfigKind::Kv),
-        section_key("key_value", 2, app, &cfg.kv)
+        section_key(
+            &SectionSpec::new(ty, "key_value").version(2),
+            &context,
+            Some(&cfg.kv)
+        )
+        .unwrap()
     );
     assert_eq!(
         cfg.section_key(StorageConfigKind::Vector),
-        storage_availability::section_key_with_scope("vector", 1, Scope::Shared, app, &cfg.vector)
+        storage_availability::section_key_with_scope(
+            &SectionSpec::new(ty, "vector"),
+            Scope::Shared,
+            &context,
+            cfg.vector.as_ref()
+        )
+        .unwrap()
     );
-    // `None` hashes as JSON null, and differs from any configured value.
+    // `None` is "not configured", and differs from any configured value.
     let none = StorageConfig {
         vector: None,
         ..config()
     };
     assert_eq!(
         none.section_key(StorageConfigKind::Vector),
-        storage_availability::section_key_with_scope(
-            "vector",
-            1,
-            Scope::Shared,
-            app,
-            &serde_json::Value::Null
+        section_key(
+            &SectionSpec::new(ty, "vector").scope(Scope::Shared),
+            &context,
+            None::<&String>
         )
+        .unwrap()
     );
     assert_ne!(
         none.section_key(StorageConfigKind::Vector),
         cfg.section_key(StorageConfigKind::Vector)
+    );
+    // The context's application version is the builder's; the default is the crate's.
+    let other = KeyContext::new("9.9.9");
+    assert_ne!(
+        cfg.section_key_in(StorageConfigKind::Csv, &other).unwrap(),
+        cfg.section_key(StorageConfigKind::Csv)
     );
 }
 
@@ -270,4 +292,104 @@ fn kind_name_can_be_set_and_defaults_apply() {
     assert_eq!(Plain::timeout(Section::S3Bucket), None);
     assert_eq!(Plain::version(Section::S3Bucket), 1);
     assert_eq!(Plain::scope(Section::S3Bucket), Scope::Host);
+}
+
+/// The key-related attributes: `key_with`, `max_age_secs`, `cache = false`, `cwd = false`.
+#[derive(Serialize, StorageAvailability)]
+struct Keyed {
+    #[storage(validate = check_db, key_with = password_digest)]
+    db: Db,
+    #[storage(validate = check_db, key_with = password_digest, max_age_secs = 60)]
+    replica: Option<Db>,
+    #[storage(validate = always_ok, cache = false, cwd = false)]
+    quick: u8,
+    #[storage(validate = always_ok, cache = true)]
+    cached: u8,
+}
+
+#[derive(Serialize)]
+struct Db {
+    url: String,
+    #[serde(skip_serializing)]
+    password: String,
+}
+
+fn check_db(_: &Db) -> Outcome {
+    Outcome::ok()
+}
+
+/// Borrows from the section: the result may be a reference.
+fn password_digest(db: &Db) -> &str {
+    &db.password
+}
+
+#[test]
+fn key_attributes_reach_the_trait() {
+    let db = || Db {
+        url: "postgres://db".into(),
+        password: "one".into(),
+    };
+    let keyed = Keyed {
+        db: db(),
+        replica: None,
+        quick: 1,
+        cached: 2,
+    };
+    assert_eq!(KeyedKind::ALL.len(), 4);
+    assert_eq!(Keyed::max_age(KeyedKind::Db), None);
+    assert_eq!(
+        Keyed::max_age(KeyedKind::Replica),
+        Some(Duration::from_secs(60))
+    );
+    assert!(Keyed::reused_across_starts(KeyedKind::Db));
+    assert!(!Keyed::reused_across_starts(KeyedKind::Quick));
+    assert!(Keyed::reused_across_starts(KeyedKind::Cached));
+
+    let context = KeyContext::new("1.0.0");
+    let ty = Keyed::config_type();
+    assert_eq!(
+        keyed.section_key_in(KeyedKind::Db, &context).unwrap(),
+        section_key_with(
+            &SectionSpec::new(ty, "db"),
+            &context,
+            Some(&keyed.db),
+            Some(&"one")
+        )
+        .unwrap()
+    );
+    // A password serde does not show is in the key through `key_with`.
+    let other = Keyed {
+        db: Db {
+            password: "two".into(),
+            ..db()
+        },
+        ..keyed
+    };
+    assert_ne!(
+        other.section_key_in(KeyedKind::Db, &context).unwrap(),
+        keyed_key(&context)
+    );
+    // `cwd = false`: another working directory, the same key.
+    let elsewhere = context.clone().with_working_dir("/somewhere/else");
+    assert_eq!(
+        other.section_key_in(KeyedKind::Quick, &context).unwrap(),
+        other.section_key_in(KeyedKind::Quick, &elsewhere).unwrap()
+    );
+    assert_ne!(
+        other.section_key_in(KeyedKind::Cached, &context).unwrap(),
+        other.section_key_in(KeyedKind::Cached, &elsewhere).unwrap()
+    );
+}
+
+fn keyed_key(context: &KeyContext) -> storage_availability::SectionKey {
+    section_key_with(
+        &SectionSpec::new(Keyed::config_type(), "db"),
+        context,
+        Some(&Db {
+            url: "postgres://db".into(),
+            password: "one".into(),
+        }),
+        Some(&"one"),
+    )
+    .unwrap()
 }

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
 use serde::Serialize;
-use storage_availability::{Outcome, StorageAvailability, StorageKind, section_key};
+use storage_availability::{
+    KeyContext, Outcome, SectionSpec, StorageAvailability, StorageKind, section_key,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 struct Inner {
@@ -141,28 +143,29 @@ proptest! {
 
     #[test]
     fn derived_keys_are_the_documented_keys(config in config()) {
-        let app = env!("CARGO_PKG_VERSION");
+        let context = KeyContext::new(env!("CARGO_PKG_VERSION"));
+        let spec = |name| SectionSpec::new(Config::config_type(), name);
         prop_assert_eq!(
             config.section_key(ConfigKind::Hashed),
-            section_key("hashed", 1, app, &config.hashed)
+            section_key(&spec("hashed"), &context, Some(&config.hashed)).unwrap()
         );
         prop_assert_eq!(
             config.section_key(ConfigKind::Sorted),
-            section_key("sorted_map", 3, app, &config.sorted)
+            section_key(&spec("sorted_map").version(3), &context, Some(&config.sorted)).unwrap()
         );
         prop_assert_eq!(
             config.section_key(ConfigKind::Inner),
-            section_key("inner", 1, app, &config.inner)
+            section_key(&spec("inner"), &context, config.inner.as_ref()).unwrap()
         );
         prop_assert_eq!(
             config.section_key(ConfigKind::Plain),
             storage_availability::section_key_with_scope(
-                "plain",
-                1,
+                &spec("plain"),
                 storage_availability::Scope::Shared,
-                app,
-                &config.plain,
+                &context,
+                Some(&config.plain),
             )
+            .unwrap()
         );
     }
 
@@ -204,17 +207,36 @@ proptest! {
         value in entries(any::<u32>()),
     ) {
         let value: BTreeMap<String, u32> = value.into_iter().collect();
-        let key = section_key(&name, version, &app, &value);
-        prop_assert!(is_lower_hex_64(&key));
-        prop_assert_eq!(key, section_key(&name, version, &app, &value));
+        let key = |name: &str, version: u32, app: &str| {
+            section_key(
+                &SectionSpec::new("app::Config", name).version(version),
+                &KeyContext::new(app),
+                Some(&value),
+            )
+            .unwrap()
+        };
+        let base = key(&name, version, &app);
+        prop_assert!(is_lower_hex_64(&base));
+        prop_assert_eq!(base, key(&name, version, &app));
         if other_name != name {
-            prop_assert_ne!(key, section_key(&other_name, version, &app, &value));
+            prop_assert_ne!(base, key(&other_name, version, &app));
         }
         if other_version != version {
-            prop_assert_ne!(key, section_key(&name, other_version, &app, &value));
+            prop_assert_ne!(base, key(&name, other_version, &app));
         }
         if other_app != app {
-            prop_assert_ne!(key, section_key(&name, version, &other_app, &value));
+            prop_assert_ne!(base, key(&name, version, &other_app));
         }
+    }
+
+    /// Non-finite floats never share a key with each other or with `null`.
+    #[test]
+    fn floats_have_distinct_keys(a in prop::num::f64::ANY, b in prop::num::f64::ANY) {
+        let key = |v: f64| {
+            section_key(&SectionSpec::new("app::Config", "f"), &KeyContext::new("1"), Some(&v))
+                .unwrap()
+        };
+        let same = (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits();
+        prop_assert_eq!(key(a) == key(b), same, "{} {}", a, b);
     }
 }

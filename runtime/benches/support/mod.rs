@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use storage_availability::schema::{CacheFile, Metadata, SCHEMA_VERSION, Timestamp};
 use storage_availability::{
-    AvailabilityCache, BlockingValidators, Outcome, SectionKey, StorageAvailability, StorageKind,
-    UnknownKind, section_key,
+    AvailabilityCache, BlockingValidators, KeyContext, KeyError, Outcome, SectionKey, SectionSpec,
+    StorageAvailability, StorageKind, UnknownKind, section_key,
 };
 
 /// What a validator does, shared by the clones of a config: sleep this long, count the call.
@@ -289,13 +289,17 @@ impl<const N: usize> BlockingValidators for Many<N> {}
 impl<const N: usize> StorageAvailability for Many<N> {
     type Kind = Section<N>;
 
-    fn section_key(&self, kind: Section<N>) -> SectionKey {
-        section_key(
-            kind.name(),
-            1,
-            Self::app_version(),
-            &self.dirs[kind.index()],
-        )
+    fn config_type() -> &'static str {
+        "benches::support::Many"
+    }
+
+    fn section_key_in(
+        &self,
+        kind: Section<N>,
+        context: &KeyContext,
+    ) -> Result<SectionKey, KeyError> {
+        let spec = SectionSpec::new(Self::config_type(), kind.name());
+        section_key(&spec, context, Some(&self.dirs[kind.index()]))
     }
 
     fn validate(&self, _kind: Section<N>) -> Outcome {
@@ -370,7 +374,7 @@ pub(crate) fn cache_file_of<C: StorageAvailability>(cache: &AvailabilityCache<C>
         metadata: Metadata {
             generator: "storage-availability 0.1.0".to_owned(),
             generated_at: Timestamp(SystemTime::now()),
-            config_type: std::any::type_name::<C>().to_owned(),
+            config_type: C::config_type().to_owned(),
             config_path: cache.path().map(|p| p.display().to_string()),
             config_mtime: Some(1_732_450_000.5),
             platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),

@@ -55,6 +55,8 @@ struct Wanted {
     hash: String,
     key: String,
     lease_ttl: Duration,
+    /// How long a passed result is fresh: the section's `max_age_secs`, else the builder's.
+    max_age: Option<Duration>,
     /// `false` for an invalidated section: validated here whatever the store has, then
     /// published.
     lookup: bool,
@@ -73,6 +75,8 @@ pub(crate) struct FleetRequest {
 struct Publish {
     index: usize,
     key: String,
+    /// How long a passed result is fresh (the record's TTL in the store).
+    max_age: Option<Duration>,
     /// `consecutive_failures` of the store's failed record for the same hash.
     previous_failures: u32,
 }
@@ -143,13 +147,17 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// warm start makes no round trip (and no connection).
     fn fleet_request(&self, plan: &[Planned]) -> Option<FleetRequest> {
         let store = self.fleet.store.as_ref()?;
-        let config_type = std::any::type_name::<C>();
+        let config_type = C::config_type();
         let wanted: Vec<Wanted> = C::Kind::ALL
             .iter()
             .zip(plan)
             .filter(|&(&kind, _)| C::scope(kind) == Scope::Shared)
             .filter_map(|(&kind, planned)| {
                 let why = *planned.as_ref().err()?;
+                // A key no record matches: nothing to look up, nothing worth publishing.
+                if why == Stale::Uncacheable {
+                    return None;
+                }
                 let index = kind.index();
                 let hash = self.keys[index].as_str().to_owned();
                 let timeout = C::timeout(kind).unwrap_or(self.options.validation_timeout());
@@ -163,6 +171,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     ),
                     hash,
                     lease_ttl: timeout.saturating_add(LEASE_MARGIN),
+                    max_age: C::max_age(kind).or(self.options.max_age()),
                     lookup: why != Stale::Invalidated,
                 })
             })
@@ -326,6 +335,7 @@ impl FleetRequest {
                 claim.publish.push(Publish {
                     index: wanted.index,
                     key: wanted.key,
+                    max_age: wanted.max_age,
                     previous_failures: 0,
                 });
                 continue;
@@ -477,6 +487,7 @@ impl FleetClaim {
         self.publish.push(Publish {
             index: waiting.wanted.index,
             key: waiting.wanted.key,
+            max_age: waiting.wanted.max_age,
             previous_failures: waiting.previous_failures,
         });
     }
@@ -534,7 +545,7 @@ impl FleetClaim {
             // until the next failure's window ends, so that a host retrying after the first
             // still finds the fleet's count (a short TTL: one blip never lasts long).
             let ttl = if record.validation_passed {
-                self.options.max_age().unwrap_or(UNBOUNDED_RECORD_TTL)
+                publish.max_age.unwrap_or(UNBOUNDED_RECORD_TTL)
             } else {
                 self.options
                     .backoff(record.consecutive_failures.saturating_add(1))
@@ -651,10 +662,10 @@ fn classify(
     if record.section_hash.as_str() != wanted.hash {
         return Found::Ignored("record of another section hash".to_owned());
     }
-    match options.freshness(&wanted.hash, &record, now) {
+    match options.freshness_within(&wanted.hash, &record, now, wanted.max_age) {
         Ok(()) => {
             if let Some(ttl) = ttl {
-                cap_to_ttl(&mut record, ttl, options, now);
+                cap_to_ttl(&mut record, ttl, wanted.max_age, options, now);
             }
             Found::Fresh(record)
         }
@@ -668,9 +679,15 @@ fn classify(
 /// Moves `record.checked_at` back so that the record, fresh at `now`, expires no later than
 /// `now + ttl` by the file's rules (`max_age` for good results, the backoff for failures).
 /// A good result with `max_age` `None` never expires by age, so it is left as it is.
-fn cap_to_ttl(record: &mut SectionRecord, ttl: Duration, options: &Options, now: SystemTime) {
+fn cap_to_ttl(
+    record: &mut SectionRecord,
+    ttl: Duration,
+    max_age: Option<Duration>,
+    options: &Options,
+    now: SystemTime,
+) {
     let lifetime = if record.validation_passed {
-        match options.max_age() {
+        match max_age {
             Some(max_age) => max_age,
             None => return,
         }

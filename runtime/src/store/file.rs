@@ -47,10 +47,13 @@ impl FileStore {
         }
     }
 
-    /// The store for the config file at `config_path`:
-    /// `<dir>/<stem>.<8 hex of SHA-256 of the absolute path>.availability.json`.
-    pub fn for_config(config_path: impl AsRef<Path>) -> io::Result<Self> {
-        path::cache_path_for_config(config_path.as_ref()).map(FileStore::new)
+    /// The store that a cache of config type `C` opened with the config file at
+    /// `config_path` uses: `<dir>/<stem>.<8 hex>.availability.json`, the hex from SHA-256 of
+    /// the absolute path and `C`'s [`config_type`](crate::StorageAvailability::config_type).
+    pub fn for_config<C: crate::StorageAvailability>(
+        config_path: impl AsRef<Path>,
+    ) -> io::Result<Self> {
+        path::cache_path_for_config(config_path.as_ref(), C::config_type()).map(FileStore::new)
     }
 
     /// The cache file's path.

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// `P.parent/<stem>.<first 8 hex of SHA-256 of the absolute path>.availability.json` for a
-/// config path `P`. The hash keeps two configs with the same file name in different
-/// directories apart even when their caches end up side by side.
-pub(crate) fn cache_path_for_config(config_path: &Path) -> io::Result<PathBuf> {
+/// `P.parent/<stem>.<8 hex>.availability.json` for a config path `P` and a config type, the
+/// hex the first of SHA-256 over the absolute path and the config type identity. The hash
+/// keeps apart two configs with the same file name in different directories, and two config
+/// types read from one config file.
+pub(crate) fn cache_path_for_config(config_path: &Path, config_type: &str) -> io::Result<PathBuf> {
     let absolute = std::path::absolute(config_path)?;
     let stem = absolute
         .file_stem()
@@ -16,12 +17,22 @@ pub(crate) fn cache_path_for_config(config_path: &Path) -> io::Result<PathBuf> {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "config".to_owned());
     let parent = absolute.parent().unwrap_or_else(|| Path::new("/"));
-    let hash = short_hash(absolute.as_os_str().as_encoded_bytes());
+    let mut input = Vec::new();
+    for part in [
+        absolute.as_os_str().as_encoded_bytes(),
+        config_type.as_bytes(),
+    ] {
+        input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        input.extend_from_slice(part);
+    }
+    let hash = short_hash(&input);
     Ok(parent.join(format!("{stem}.{hash}.availability.json")))
 }
 
 /// The platform cache directory's file for a config type with no config path:
-/// `<cache dir>/storage-availability/<type>.<8 hex>.availability.json`.
+/// `<cache dir>/storage-availability/<type>.<8 hex>.availability.json`, the hex from the
+/// config type's whole identity (`module_path::StructName`), so two crates' `StorageConfig`
+/// types have two files.
 pub(crate) fn cache_path_for_type(type_name: &str) -> Option<PathBuf> {
     let base = dirs::cache_dir()?;
     let short: String = type_name
@@ -72,8 +83,8 @@ mod tests {
 
     #[test]
     fn same_stem_in_two_directories_gives_two_files() {
-        let a = cache_path_for_config(Path::new("/etc/app/storage.yaml")).unwrap();
-        let b = cache_path_for_config(Path::new("/srv/app/storage.yaml")).unwrap();
+        let a = cache_path_for_config(Path::new("/etc/app/storage.yaml"), "app::C").unwrap();
+        let b = cache_path_for_config(Path::new("/srv/app/storage.yaml"), "app::C").unwrap();
         assert_eq!(a.parent(), Some(Path::new("/etc/app")));
         let name = a.file_name().unwrap().to_str().unwrap();
         assert!(
@@ -89,10 +100,27 @@ mod tests {
 
     #[test]
     fn relative_paths_are_made_absolute() {
-        let rel = cache_path_for_config(Path::new("storage.yaml")).unwrap();
-        let abs =
-            cache_path_for_config(&std::env::current_dir().unwrap().join("storage.yaml")).unwrap();
+        let rel = cache_path_for_config(Path::new("storage.yaml"), "app::C").unwrap();
+        let abs = cache_path_for_config(
+            &std::env::current_dir().unwrap().join("storage.yaml"),
+            "app::C",
+        )
+        .unwrap();
         assert_eq!(rel, abs);
+    }
+
+    #[test]
+    fn two_config_types_on_one_config_path_get_two_files() {
+        let path = Path::new("/etc/app/storage.yaml");
+        let a = cache_path_for_config(path, "app::StorageConfig").unwrap();
+        let b = cache_path_for_config(path, "app::other::StorageConfig").unwrap();
+        assert_eq!(a.parent(), b.parent());
+        assert_ne!(a, b);
+        let a = cache_path_for_type("one::StorageConfig");
+        let b = cache_path_for_type("two::StorageConfig");
+        if let (Some(a), Some(b)) = (a, b) {
+            assert_ne!(a, b);
+        }
     }
 
     #[test]

@@ -22,6 +22,11 @@ fn main() {
     assert!(config.validate(ConfigKind::Type).is_ok());
     assert_eq!(
         config.section_key(ConfigKind::Type),
-        storage_availability::section_key("type", 1, env!("CARGO_PKG_VERSION"), &1u32)
+        storage_availability::section_key(
+            &storage_availability::SectionSpec::new(concat!(module_path!(), "::Config"), "type"),
+            &storage_availability::KeyContext::new(env!("CARGO_PKG_VERSION")),
+            Some(&1u32),
+        )
+        .unwrap()
     );
 }

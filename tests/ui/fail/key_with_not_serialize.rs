@@ -1,0 +1,19 @@
+use storage_availability::{Outcome, StorageAvailability};
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct Config {
+    #[storage(validate = check, key_with = digest)]
+    csv: u32,
+}
+
+fn check(_: &u32) -> Outcome {
+    Outcome::ok()
+}
+
+struct Opaque;
+
+fn digest(_: &u32) -> Opaque {
+    Opaque
+}
+
+fn main() {}

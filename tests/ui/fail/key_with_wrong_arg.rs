@@ -1,0 +1,17 @@
+use storage_availability::{Outcome, StorageAvailability};
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct Config {
+    #[storage(validate = check, key_with = digest)]
+    csv: u32,
+}
+
+fn check(_: &u32) -> Outcome {
+    Outcome::ok()
+}
+
+fn digest(_: &String) -> u64 {
+    0
+}
+
+fn main() {}
