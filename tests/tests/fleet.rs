@@ -48,7 +48,7 @@ fn pttl(conn: &mut redis::Connection, key: &str) -> i64 {
 fn remote_key(config: &FleetConfig) -> String {
     format!(
         "storage-availability:{}:remote:{}",
-        std::any::type_name::<FleetConfig>(),
+        FleetConfig::config_type(),
         config.section_key(K::Remote).as_str()
     )
 }
@@ -1365,4 +1365,70 @@ fn a_silent_dns_server_costs_one_connect_deadline() {
     // The deadline (200 ms) + 100 ms, plus the start's own file work (a save with fsyncs).
     let took = line["elapsed_ms"].as_f64().unwrap();
     assert!(took < 400.0, "{line}");
+}
+
+/// A shared section with its own `max_age_secs`, and one whose `Serialize` panics.
+#[derive(serde::Serialize, storage_availability::StorageAvailability)]
+struct PerSection {
+    #[storage(validate = check_string, scope = "shared", max_age_secs = 120)]
+    short: String,
+    #[storage(validate = check_exploding, scope = "shared")]
+    exploding: Exploding,
+}
+
+fn check_string(_: &String) -> storage_availability::Outcome {
+    storage_availability::Outcome::ok()
+}
+
+struct Exploding;
+
+impl serde::Serialize for Exploding {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("this section cannot be serialised")
+    }
+}
+
+fn check_exploding(_: &Exploding) -> storage_availability::Outcome {
+    storage_availability::Outcome::ok()
+}
+
+/// Regression (merge of issues 12 and 14): the fleet used the builder's `max_age` for a
+/// section with its own `max_age_secs`, and published uncacheable sections under a random
+/// key at every start.
+#[test]
+fn the_fleet_honours_max_age_secs_and_never_publishes_an_uncacheable_section() {
+    let server = RedisServer::start(&[]);
+    let mut conn = redis(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = AvailabilityCache::builder(PerSection {
+        short: "search.internal".into(),
+        exploding: Exploding,
+    })
+    .cache_path(dir.path().join("per-section.json"))
+    .max_age(Some(Duration::from_secs(3600)))
+    .redis(&server.url(None))
+    .open()
+    .unwrap();
+    assert!(cache.is_available(PerSectionKind::Short));
+    assert!(cache.is_available(PerSectionKind::Exploding));
+    assert_eq!(cache.stats().uncacheable, 1);
+
+    let keys = keys(&mut conn);
+    assert_eq!(
+        keys.len(),
+        1,
+        "only the cacheable section is published: {keys:?}"
+    );
+    assert!(
+        keys[0].starts_with(&format!(
+            "storage-availability:{}:short:",
+            PerSection::config_type()
+        )),
+        "{keys:?}"
+    );
+    let ttl = pttl(&mut conn, &keys[0]);
+    assert!(
+        ttl > 110_000 && ttl <= 120_000,
+        "the section's max_age_secs, not the builder's max_age: {ttl} ms"
+    );
 }
