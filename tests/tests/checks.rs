@@ -187,9 +187,10 @@ fn tcp_connect_to_a_real_listener_and_a_closed_port() {
     let closed = closed_port();
     let error = error_of(&checks::tcp_connect(&closed, Duration::from_secs(2)));
     assert!(
-        error.starts_with(&format!("cannot connect to {closed}: {closed}: ")),
+        error.starts_with(&format!("cannot connect to {closed}: ")),
         "{error}"
     );
+    assert_eq!(error.matches(&closed).count(), 1, "{error}");
 }
 
 #[test]
@@ -221,9 +222,10 @@ async fn tcp_connect_async_to_a_real_listener_and_a_closed_port() {
     let outcome = checks::tcp_connect_async(&closed, Duration::from_secs(2)).await;
     let error = error_of(&outcome);
     assert!(
-        error.starts_with(&format!("cannot connect to {closed}: {closed}: ")),
+        error.starts_with(&format!("cannot connect to {closed}: ")),
         "{error}"
     );
+    assert_eq!(error.matches(&closed).count(), 1, "{error}");
 }
 
 // ---- HTTP ----

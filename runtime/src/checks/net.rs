@@ -154,6 +154,12 @@ fn connect_error(addr: &str, timeout: Duration, total: usize, errors: &[String])
     let mut message = format!("cannot connect to {addr}: ");
     if errors.is_empty() {
         message.push_str(&format!("no time left within {}", show(timeout)));
+    } else if let [only] = errors
+        && total == 1
+        && let Some(error) = only.strip_prefix(&format!("{addr}: "))
+    {
+        // A literal address: naming it twice says nothing more.
+        message.push_str(error);
     } else {
         message.push_str(&errors.join("; "));
         if errors.len() < total {
@@ -255,6 +261,17 @@ mod tests {
             errors[0].starts_with(&closed_addr.to_string()),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn a_literal_address_is_named_once() {
+        let message = connect_error(
+            "127.0.0.1:1",
+            Duration::from_secs(1),
+            1,
+            &["127.0.0.1:1: refused".into()],
+        );
+        assert_eq!(message, "cannot connect to 127.0.0.1:1: refused");
     }
 
     #[test]
