@@ -83,3 +83,8 @@ pub use schemars;
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use storage_availability_macros::StorageAvailability;
+
+/// The crate's README (shown on crates.io), compiled as a doctest so its example stays true.
+#[cfg(all(doctest, feature = "derive"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

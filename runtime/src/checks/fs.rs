@@ -25,8 +25,12 @@ const PROBE_CONTENT: &[u8] = b"storage-availability write probe; safe to delete\
 /// `… is not a directory`, `cannot create a file in …`, `cannot write to …`,
 /// `cannot sync …`, `cannot remove …`.
 ///
-/// A blocking call (it waits for the disk); from an `async` validator use
-/// [`dir_writable_async`] (feature `tokio`).
+/// A blocking call; from an `async` validator use
+#[cfg_attr(feature = "tokio", doc = "[`dir_writable_async`].")]
+#[cfg_attr(
+    not(feature = "tokio"),
+    doc = "`dir_writable_async` (feature `tokio`)."
+)]
 ///
 /// ```
 /// use storage_availability::checks;
@@ -52,7 +56,12 @@ pub fn dir_writable(dir: impl AsRef<Path>) -> Outcome {
 /// Symbolic links are followed. A directory, a FIFO, a socket or a device fails without
 /// being opened, so the check never blocks on a FIFO with no writer.
 ///
-/// A blocking call; from an `async` validator use [`file_readable_async`] (feature `tokio`).
+/// A blocking call; from an `async` validator use
+#[cfg_attr(feature = "tokio", doc = "[`file_readable_async`].")]
+#[cfg_attr(
+    not(feature = "tokio"),
+    doc = "`file_readable_async` (feature `tokio`)."
+)]
 ///
 /// ```
 /// use storage_availability::checks;

@@ -21,8 +21,9 @@ use crate::Outcome;
 /// without its user info and query (which may hold credentials); a URL that does not parse
 /// is not echoed.
 ///
-/// A blocking call; from an `async` validator use [`http_ok_async`] (features `http` and
-/// `tokio`).
+/// A blocking call; from an `async` validator use
+#[cfg_attr(feature = "tokio", doc = "[`http_ok_async`].")]
+#[cfg_attr(not(feature = "tokio"), doc = "`http_ok_async` (feature `tokio`).")]
 ///
 /// ```no_run
 /// use std::time::Duration;

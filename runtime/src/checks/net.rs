@@ -20,7 +20,9 @@ use crate::Outcome;
 /// When no address accepts, the error lists each address with its error, or says which
 /// step ran out of time.
 ///
-/// A blocking call; from an `async` validator use [`tcp_connect_async`] (feature `tokio`).
+/// A blocking call; from an `async` validator use
+#[cfg_attr(feature = "tokio", doc = "[`tcp_connect_async`].")]
+#[cfg_attr(not(feature = "tokio"), doc = "`tcp_connect_async` (feature `tokio`).")]
 ///
 /// ```
 /// use std::time::Duration;
