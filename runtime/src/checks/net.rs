@@ -196,8 +196,9 @@ mod tests {
     }
 
     /// An address that never answers: a listener whose accept queue (backlog 0) is full,
-    /// so Linux drops further SYNs and a connect attempt waits until its timeout.
-    #[cfg(target_os = "linux")]
+    /// so Linux drops further SYNs and a connect attempt waits until its timeout. (tokio's
+    /// `TcpSocket` sets the backlog; its `net` feature comes with the crate's `tokio`.)
+    #[cfg(all(target_os = "linux", feature = "tokio"))]
     fn silent_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
         use std::io::ErrorKind;
         // tokio's TcpSocket is the safe way to choose a backlog; it needs a runtime to listen.
@@ -221,7 +222,7 @@ mod tests {
         panic!("the accept queue of {addr} never filled");
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", feature = "tokio"))]
     #[test]
     fn a_silent_first_address_leaves_time_for_the_next() {
         let (_silent, _fillers, silent) = silent_listener();
@@ -233,7 +234,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", feature = "tokio"))]
     #[test]
     fn silent_addresses_fail_at_the_deadline_naming_each() {
         let (_silent, _fillers, silent) = silent_listener();
