@@ -7,20 +7,24 @@
 //! ```
 //!
 //! Without an argument it works in `<temp dir>/storage-availability-quickstart/`, writing a
-//! default `storage.json` there on first use; edit that file (say, the csv directory) and run
-//! again to see only the changed section revalidated.
+//! default `storage.json` there (and its data directories) on first use. The default
+//! `key_value` endpoint, `127.0.0.1:6379`, fails unless a server listens there: the table
+//! shows the check's error. Edit that file (say, the csv directory, or the endpoint to a
+//! directory path) and run again to see only the changed section revalidated.
+//!
+//! The validators are one-liners over `storage_availability::checks`: a real write probe
+//! for each directory, a TCP connection with a timeout for the endpoint.
 
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use storage_availability::{AvailabilityCache, Outcome, StorageAvailability, StorageKind};
+use storage_availability::{AvailabilityCache, Outcome, StorageAvailability, StorageKind, checks};
 
 /// The application's storage configuration, as read from `storage.json`.
 #[derive(Debug, Serialize, Deserialize, StorageAvailability)]
 struct StorageConfig {
-    /// CSV files: a base directory that must exist (or be creatable) and be writable.
+    /// CSV files: a base directory that must exist and be writable.
     #[storage(validate = check_csv)]
     csv: CsvConfig,
     /// Vector store: optional; when configured, a provider and a usable data directory.
@@ -58,17 +62,8 @@ struct JsonConfig {
     dir: PathBuf,
 }
 
-/// The directory exists (or is created) and a file can be written in it.
-fn usable_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let probe = dir.join(".write-probe");
-    std::fs::write(&probe, b"ok").map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
-fn check_csv(cfg: &CsvConfig) -> Result<(), String> {
-    usable_dir(&cfg.base_dir)
+fn check_csv(cfg: &CsvConfig) -> Outcome {
+    checks::dir_writable(&cfg.base_dir)
 }
 
 fn check_vector(cfg: &VectorConfig) -> Outcome {
@@ -76,40 +71,29 @@ fn check_vector(cfg: &VectorConfig) -> Outcome {
     if cfg.provider.trim().is_empty() {
         return Outcome::failed("no vector provider configured");
     }
-    let mut outcome = match usable_dir(&cfg.data_dir) {
-        Ok(()) => Outcome::ok(),
-        Err(e) => Outcome::failed(e),
-    };
-    if !KNOWN.contains(&cfg.provider.as_str()) {
-        outcome = outcome.with_warning(format!("unknown vector provider `{}`", cfg.provider));
+    let outcome = checks::dir_writable(&cfg.data_dir);
+    if KNOWN.contains(&cfg.provider.as_str()) {
+        outcome
+    } else {
+        outcome.with_warning(format!("unknown vector provider `{}`", cfg.provider))
     }
-    outcome
 }
 
-fn check_kv(cfg: &KvConfig) -> Result<(), String> {
+/// A `host:port` must accept a TCP connection; anything else is a directory.
+fn check_kv(cfg: &KvConfig) -> Outcome {
     let looks_like_host_port = cfg
         .endpoint
         .rsplit_once(':')
         .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-    if !looks_like_host_port {
-        return usable_dir(Path::new(&cfg.endpoint));
+    if looks_like_host_port {
+        checks::tcp_connect(&cfg.endpoint, Duration::from_secs(1))
+    } else {
+        checks::dir_writable(&cfg.endpoint)
     }
-    let addrs = cfg
-        .endpoint
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", cfg.endpoint))?;
-    let mut last = format!("{} resolved to no address", cfg.endpoint);
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-            Ok(_) => return Ok(()),
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
-        }
-    }
-    Err(last)
 }
 
-fn check_json(cfg: &JsonConfig) -> Result<(), String> {
-    usable_dir(&cfg.dir)
+fn check_json(cfg: &JsonConfig) -> Outcome {
+    checks::dir_writable(&cfg.dir)
 }
 
 /// Reads `storage.json`, writing a default one (rooted next to it) if there is none.
@@ -124,15 +108,23 @@ fn load_config(path: &Path) -> Result<StorageConfig, Box<dyn std::error::Error>>
                 provider: "local".into(),
                 data_dir: root.join("data/vector"),
             }),
+            // A key-value server on its usual local port: unless one runs here, this is the
+            // section that fails, and the table shows why.
             kv: KvConfig {
-                endpoint: root.join("data/kv").display().to_string(),
+                endpoint: "127.0.0.1:6379".into(),
             },
             json: JsonConfig {
                 dir: root.join("data/json"),
             },
             app_name: "quickstart".into(),
         };
-        std::fs::create_dir_all(root)?;
+        for dir in [
+            &default.csv.base_dir,
+            &root.join("data/vector"),
+            &default.json.dir,
+        ] {
+            std::fs::create_dir_all(dir)?;
+        }
         std::fs::write(path, serde_json::to_string_pretty(&default)? + "\n")?;
         println!("wrote a default config to {}", path.display());
     }

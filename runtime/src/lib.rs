@@ -34,10 +34,15 @@
 //! ```
 //!
 //! See the crate's README for the options, what is cached and when it is revalidated.
+//! [`checks`] has ready-made validators (a writable directory, a TCP endpoint, an HTTP
+//! endpoint, an environment variable).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "tokio")]
 mod async_cache;
 mod cache;
+pub mod checks;
 mod clock;
 mod error;
 mod fingerprint;
@@ -65,6 +70,7 @@ pub use section::{
     UnknownKind, ValidationFuture,
 };
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use shared::RedisStore;
 pub use shared::{DEFAULT_NAMESPACE, SharedError, SharedStore};
 pub use store::{CacheStore, FileStore, Loaded, LockOutcome, StoreLock};
@@ -78,4 +84,10 @@ pub use storage_availability_schema as schema;
 pub use schemars;
 
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use storage_availability_macros::StorageAvailability;
+
+/// The crate's README (shown on crates.io), compiled as a doctest so its example stays true.
+#[cfg(all(doctest, feature = "derive"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -25,7 +25,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use storage_availability::schema::SectionRecord;
-use storage_availability::{AvailabilityCache, StorageAvailability, StorageKind};
+use storage_availability::{AvailabilityCache, Outcome, StorageAvailability, StorageKind, checks};
 
 /// The service's storage configuration.
 #[derive(Debug, Clone, Serialize, StorageAvailability)]
@@ -41,19 +41,19 @@ pub(crate) struct ServiceConfig {
     pub(crate) search: Option<String>,
 }
 
-fn check_dir(dir: &PathBuf) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let probe = dir.join(".ready-probe");
-    std::fs::write(&probe, b"ok").map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
+/// The data directory is created if need be, then probed with a real write.
+fn check_dir(dir: &PathBuf) -> Outcome {
+    match std::fs::create_dir_all(dir) {
+        Ok(()) => checks::dir_writable(dir),
+        Err(e) => Outcome::failed(format!("cannot create {}: {e}", dir.display())),
+    }
 }
 
-async fn ping(addr: &String) -> Result<(), String> {
-    tokio::net::TcpStream::connect(addr.as_str())
-        .await
-        .map(drop)
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))
+/// A TCP connection within 900 ms (the section's timeout is 1000 ms), every resolved
+/// address tried.
+#[allow(clippy::ptr_arg, reason = "validators take &FieldType")]
+async fn ping(addr: &String) -> Outcome {
+    checks::tcp_connect_async(addr, Duration::from_millis(900)).await
 }
 
 /// The handlers' state: the cache and the sections `/ready` requires.
