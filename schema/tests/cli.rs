@@ -1138,6 +1138,21 @@ fn metrics_are_openmetrics_that_prometheus_client_parses() {
     assert!(out.stdout.is_empty());
     let written = std::fs::read_to_string(&prom).unwrap();
     assert!(written.ends_with("# EOF\n") && written.contains("section=\"csv\""));
+    // A cache file that cannot be read: exit 2, the previous file is kept.
+    let out = run(s
+        .cmd()
+        .arg("metrics")
+        .arg(&s.cache)
+        .arg(s.dir.path().join("gone.availability.json"))
+        .arg("-o")
+        .arg(&prom));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the previous file is kept"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&prom).unwrap(), written);
     let out = run(s.cmd().args(["metrics", "--json"]).arg(&s.cache));
     let samples: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(samples.as_array().unwrap().iter().any(|s| {

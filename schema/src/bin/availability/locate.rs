@@ -130,8 +130,8 @@ pub(crate) fn resolve(path: &Path, search: Search<'_>) -> Result<Vec<Found>, Pro
         return given();
     }
     let mut cause = format!(
-        "no cache file for this config: looked in {} for {stem}.*.availability.json with \
-         metadata.config_path {config_path:?}",
+        "looked in {} for {stem}.*.availability.json with metadata.config_path \
+         {config_path:?}",
         places
             .iter()
             .map(|p| p.display().to_string())

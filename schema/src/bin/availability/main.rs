@@ -46,7 +46,8 @@
 //! `..._validation_duration_seconds`, `..._consecutive_failures`, `..._warnings`, labelled
 //! `config_type`, `config_path` and `section`; per file
 //! `storage_availability_cache_generated_timestamp_seconds`), ending with `# EOF`.
-//! `--output FILE` replaces FILE atomically, as the textfile collector wants.
+//! `--output FILE` replaces FILE atomically, as the textfile collector wants, and only when
+//! every PATH was read (otherwise the previous FILE is kept).
 //!
 //! Files are read exactly as the library reads them: only regular files of at most
 //! `--max-bytes` (default 16 MiB), never through a symbolic link, opened without blocking
@@ -253,7 +254,8 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Write to this file instead of stdout, replacing it atomically (for the textfile
-        /// collector's directory: name it `*.prom`).
+        /// collector's directory: name it `*.prom`); kept as it was when a PATH cannot be
+        /// read.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
         #[command(flatten)]
@@ -823,6 +825,14 @@ fn export_metrics(
     };
     match output {
         None => out.write_all(text.as_bytes())?,
+        // Keep the last good file rather than replace it with a partial one; the textfile
+        // collector's own `node_textfile_mtime_seconds` shows its age.
+        Some(target) if worst != Status::Ok => Problem::io(
+            "not written",
+            target,
+            "a cache file could not be read (see above); the previous file is kept",
+        )
+        .report(),
         Some(target) => {
             if let Err(e) = edit::write_atomic(target, text.as_bytes(), 0o644) {
                 Problem::io("cannot write", target, e).report();
