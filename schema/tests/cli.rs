@@ -1159,3 +1159,47 @@ fn metrics_are_openmetrics_that_prometheus_client_parses() {
         s["name"] == "storage_availability_section_available" && s["labels"]["section"] == "csv"
     }));
 }
+
+#[test]
+fn a_config_written_in_json_is_a_config_path_too() {
+    let s = setup(false);
+    let config = write(
+        s.config.parent().unwrap(),
+        "storage.json",
+        r#"{"csv": {"base_dir": "data"}}"#,
+    );
+    let cache = write_json(
+        s.config.parent().unwrap(),
+        "storage.00c0ffee.availability.json",
+        &cache_for(&config, "app::StorageConfig"),
+    );
+    let out = run(s.cmd().args(["inspect", "--json"]).arg(&config));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let printed: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(printed["file"], json!(cache.display().to_string()));
+}
+
+#[test]
+fn every_command_has_help_that_explains_it() {
+    for (command, expected) in [
+        ("inspect", "--max-age"),
+        ("inspect", "--retry-failed-after"),
+        ("invalidate", "--lock-timeout"),
+        ("invalidate", "SECTION"),
+        ("clear", "--lock-timeout"),
+        ("metrics", "--output"),
+        ("check", "--config-type"),
+        ("schema", "--json"),
+    ] {
+        let out = run(availability().args([command, "--help"]));
+        assert_eq!(out.code, 0, "{command}");
+        assert!(
+            out.stdout.contains(expected)
+                && out.stdout.contains("--json")
+                && out.stdout.contains("Exit status:")
+                && out.stdout.contains("config file"),
+            "{command} --help lacks {expected}:\n{}",
+            out.stdout
+        );
+    }
+}

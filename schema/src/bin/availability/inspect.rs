@@ -223,12 +223,23 @@ pub(crate) fn write_text(
         out,
         "(expiry by age with --max-age {} and --retry-failed-after {}; a section whose \
          config changed is validated again at once)",
-        freshness.max_age.map_or_else(
-            || "none".to_owned(),
-            |d| humantime::format_duration(d).to_string()
-        ),
-        humantime::format_duration(freshness.retry_failed_after),
+        freshness.max_age.map_or_else(|| "none".to_owned(), option),
+        option(freshness.retry_failed_after),
     )
+}
+
+/// A duration as it would be given on the command line: `24h`, `30s`, `90m`.
+fn option(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || secs == 0 {
+        humantime::format_duration(d).to_string()
+    } else if secs.is_multiple_of(3_600) {
+        format!("{}h", secs / 3_600)
+    } else if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
 }
 
 fn row(
