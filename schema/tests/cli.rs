@@ -963,6 +963,39 @@ fn a_cache_file_that_is_not_ours_is_refused() {
     let out = run(s.cmd().arg("inspect").arg(&s.cache));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("does not trust"), "{}", out.stdout);
+
+    // Another user's file (needs root to make one).
+    std::fs::set_permissions(&s.cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+    if std::os::unix::fs::chown(&s.cache, Some(65534), Some(65534)).is_ok() {
+        for args in [&["invalidate", "csv"][..], &["clear"]] {
+            let out = run(s.cmd().arg(args[0]).arg(&s.cache).args(&args[1..]));
+            assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+            assert!(out.stderr.contains("owned by uid 65534"), "{}", out.stderr);
+        }
+        assert_eq!(std::fs::read(&s.cache).unwrap(), before);
+        std::os::unix::fs::chown(&s.cache, Some(0), Some(0)).unwrap();
+    } else {
+        println!("note: not root: the other user's file case is skipped");
+    }
+
+    // A lock file that is not ours is never waited on.
+    let lock = s.cache.with_extension("json.lock");
+    std::fs::write(&lock, b"").unwrap();
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let started = std::time::Instant::now();
+    let out = run(s
+        .cmd()
+        .args(["invalidate", "--lock-timeout", "20s"])
+        .arg(&s.cache)
+        .arg("csv"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the lock file is not ours"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(std::fs::read(&s.cache).unwrap(), before);
 }
 
 /// Python's `prometheus_client` parses the output (skipped with a note when missing).

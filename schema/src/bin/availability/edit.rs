@@ -79,6 +79,7 @@ pub(crate) fn lock(cache: &Path, timeout: Duration) -> Result<Lock, Problem> {
     }
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
+    let mut announced = false;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(Lock { file }),
@@ -99,6 +100,15 @@ pub(crate) fn lock(cache: &Path, timeout: Duration) -> Result<Lock, Problem> {
                 ),
             ));
         }
+        if !announced && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!(
+                "availability: waiting for the cache's lock: {}: another process holds it \
+                 (at most {})",
+                path.display(),
+                humantime::format_duration(timeout)
+            );
+        }
+        announced = true;
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(20));
     }
