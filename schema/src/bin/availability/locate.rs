@@ -196,8 +196,9 @@ pub(crate) fn ambiguous(path: &Path, found: &[Found]) -> Problem {
         "several cache files",
         path,
         format!(
-            "this config has {} cache files, one per config type: {list}; pass one of them, \
-             or choose with --config-type",
+            "this config has {} cache files (one per config type that reads it, or one next \
+             to it and one in the platform cache directory): {list}; pass one of them, or \
+             choose with --config-type",
             found.len()
         ),
     )
