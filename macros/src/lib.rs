@@ -14,6 +14,7 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod fallback;
 mod symbol;
 
 use proc_macro::TokenStream;
