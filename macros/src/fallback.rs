@@ -1,5 +1,5 @@
 //! The code emitted after an error (thiserror-impl fallback.rs): the kind enum with every
-//! section that has a variant (once each), and the impls `expand` writes, with bodies that are
+//! section that has a valid variant (once each), and the impls `expand` writes, with bodies that are
 //! `unreachable!()`. They never run, since the crate does not compile; they only stop
 //! follow-up errors where the user names the enum, its `ALL`/`name()`, or the trait. The impl
 //! headers come from [`expand::impls`], so the two cannot drift apart.
@@ -16,7 +16,9 @@ pub(crate) fn expand(config: &Config<'_>, error: &syn::Error) -> TokenStream {
     let kind = &config.kind;
     let mut sections: Vec<(&Ident, &str)> = Vec::new();
     for section in &config.sections {
+        // Not a variant `ALL` (an error): it would shadow the enum's `ALL` constant.
         if let Some(variant) = &section.variant
+            && variant != "ALL"
             && !sections.iter().any(|(seen, _)| *seen == variant)
         {
             sections.push((variant, section.name.value.as_str()));
