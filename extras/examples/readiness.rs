@@ -25,7 +25,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use storage_availability::schema::SectionRecord;
-use storage_availability::{AvailabilityCache, Outcome, StorageAvailability, StorageKind, checks};
+use storage_availability::{AvailabilityCache, Outcome, StorageAvailability, checks};
 
 /// The service's storage configuration.
 #[derive(Debug, Clone, Serialize, StorageAvailability)]
@@ -34,10 +34,10 @@ pub(crate) struct ServiceConfig {
     #[storage(validate = check_dir)]
     pub(crate) data: PathBuf,
     /// A key-value store at `host:port` that must accept a TCP connection.
-    #[storage(validate = ping, async, timeout_ms = 1000, name = "key_value")]
+    #[storage(validate = ping, async, deref, timeout_ms = 1000, name = "key_value")]
     pub(crate) kv: String,
     /// An optional search service at `host:port`.
-    #[storage(validate = ping, async, timeout_ms = 1000)]
+    #[storage(validate = ping, async, deref, timeout_ms = 1000)]
     pub(crate) search: Option<String>,
 }
 
@@ -51,8 +51,7 @@ fn check_dir(dir: &PathBuf) -> Outcome {
 
 /// A TCP connection within 900 ms (the section's timeout is 1000 ms), every resolved
 /// address tried.
-#[allow(clippy::ptr_arg, reason = "validators take &FieldType")]
-async fn ping(addr: &String) -> Outcome {
+async fn ping(addr: &str) -> Outcome {
     checks::tcp_connect_async(addr, Duration::from_millis(900)).await
 }
 

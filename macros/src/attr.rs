@@ -11,8 +11,8 @@ use syn::{Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    ASYNC, AVAILABILITY, CACHE, CWD, KEY_WITH, KIND, MAX_AGE_SECS, NAME, SCOPE, STORAGE, Symbol,
-    TIMEOUT_MS, VALIDATE, VERSION,
+    ASYNC, AVAILABILITY, CACHE, CWD, DEREF, KEY_WITH, KIND, MAX_AGE_SECS, NAME, SCOPE, STORAGE,
+    Symbol, TIMEOUT_MS, VALIDATE, VERSION,
 };
 
 /// A value with the span of the token it came from, so a later check can point at it
@@ -154,6 +154,9 @@ pub(crate) struct Field {
     pub(crate) scope: Option<Sp<Scope>>,
     /// `async`: the validator is an `async fn`.
     pub(crate) is_async: bool,
+    /// `deref`: the validator takes `&<T as Deref>::Target` (`&str` for a `String`), with the
+    /// span of the flag.
+    pub(crate) deref: Option<Span>,
     /// `key_with = path`: a function whose result is part of the section's key.
     pub(crate) key_with: Option<Path>,
     /// `max_age_secs = N` (at least 1), with the span of the key.
@@ -172,6 +175,7 @@ impl Field {
         let mut version = Attr::none(cx, STORAGE, VERSION);
         let mut scope = Attr::none(cx, STORAGE, SCOPE);
         let mut is_async = Attr::none(cx, STORAGE, ASYNC);
+        let mut deref = Attr::none(cx, STORAGE, DEREF);
         let mut key_with = Attr::none(cx, STORAGE, KEY_WITH);
         let mut max_age_secs = Attr::none(cx, STORAGE, MAX_AGE_SECS);
         let mut cache = Attr::none(cx, STORAGE, CACHE);
@@ -272,6 +276,15 @@ impl Field {
                         ));
                     }
                     is_async.set(&meta.path, ());
+                } else if meta.path == DEREF {
+                    // #[storage(validate = path, deref)]
+                    if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                        return Err(meta.error(
+                            "`deref` is a flag and takes no value: \
+                             `#[storage(validate = path, deref)]`",
+                        ));
+                    }
+                    deref.set(&meta.path, meta.path.span());
                 } else if meta.path == KEY_WITH {
                     // #[storage(key_with = path::to::function)]
                     let path: Path = meta.value()?.parse().map_err(|err| {
@@ -310,7 +323,7 @@ impl Field {
                 } else {
                     return Err(meta.error(
                         "unknown storage attribute; expected `validate`, `name`, \
-                         `timeout_ms`, `version`, `scope`, `async`, `key_with`, \
+                         `timeout_ms`, `version`, `scope`, `async`, `deref`, `key_with`, \
                          `max_age_secs`, `cache` or `cwd`",
                     ));
                 }
@@ -331,6 +344,7 @@ impl Field {
             version: version.get(),
             scope: scope.get(),
             is_async: is_async.get().is_some(),
+            deref: deref.get(),
             key_with: key_with.get(),
             max_age_secs: max_age_secs.get(),
             cache: cache.get(),

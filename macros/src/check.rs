@@ -1,6 +1,6 @@
 //! Rules that need more than one field or attribute: at least one section, unique section
-//! names, unique kind variants, no contradicting attributes on a section. Rules about one
-//! value are checked in `attr.rs` while it is parsed.
+//! names, unique kind variants (none named `ALL`), no contradicting attributes on a section.
+//! Rules about one value are checked in `attr.rs` while it is parsed.
 
 use std::collections::HashMap;
 
@@ -85,7 +85,17 @@ fn check_unique_variants(cx: &Ctxt, config: &Config<'_>) {
             continue;
         };
         let key = variant.to_string();
-        if let Some(first) = seen.get(&key) {
+        if key == "ALL" {
+            // The enum's inherent `ALL` constant would be shadowed by the variant.
+            cx.error_spanned_by(
+                section.member,
+                format!(
+                    "the field `{}` gives the kind variant `ALL`, which clashes with the \
+                     kind enum's `ALL` constant; rename the field",
+                    section.member
+                ),
+            );
+        } else if let Some(first) = seen.get(&key) {
             cx.error_spanned_by(
                 section.member,
                 format!(

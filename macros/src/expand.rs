@@ -12,27 +12,21 @@ use crate::ast::{Config, Section};
 use crate::attr::{Scope, Sp};
 use crate::check;
 use crate::ctxt::Ctxt;
+use crate::fallback;
 
-/// Runs every stage. On error: the errors, plus the kind enum with the sections that parsed
-/// and an impl whose bodies are `unreachable!()`, so the user sees one error, not thirty.
+/// Runs every stage. On error: the errors, plus the fallback (`fallback.rs`), so the user
+/// sees one error, not thirty.
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
     let config = Config::from_ast(&cx, input);
     check::check(&cx, &config);
     match cx.check() {
         Ok(()) => expand(&config),
-        Err(err) => {
-            let errors = err.to_compile_error();
-            let fallback = fallback(&config);
-            quote! {
-                #errors
-                #fallback
-            }
-        }
+        Err(err) => fallback::expand(&config, &err),
     }
 }
 
-fn private() -> TokenStream {
+pub(crate) fn private() -> TokenStream {
     quote!(::storage_availability::__private)
 }
 
@@ -58,14 +52,11 @@ fn expand(config: &Config<'_>) -> TokenStream {
         })
         .collect();
 
-    let kind_enum = kind_enum(config, secs.iter().map(|s| (s.variant, s.name)));
     let variants: Vec<&Ident> = secs.iter().map(|s| s.variant).collect();
     let names: Vec<&str> = secs.iter().map(|s| s.name).collect();
     let indices = 0..secs.len();
 
     let ident = &config.original.ident;
-    let (impl_generics, ty_generics, _) = config.original.generics.split_for_impl();
-    let where_clause = where_clause(config);
 
     let serialize_asserts = secs.iter().map(|s| {
         let ty = s.section.ty();
@@ -157,10 +148,16 @@ fn expand(config: &Config<'_>) -> TokenStream {
             Some(_) if s.section.attrs.is_async => quote!(#private::async_only(#name)),
             Some(path) => {
                 let inner = s.section.option_inner.unwrap_or(s.section.ty());
-                // At the validator path's span: a wrong argument or return type is
-                // reported on `validate = path`, not on the derive.
+                // At the validator path's span: a wrong argument or return type, or a
+                // `deref` section type that is not `Deref`, is reported on `validate = path`,
+                // not on the derive.
+                let run = if s.section.attrs.deref.is_some() {
+                    quote!(run_validator_deref)
+                } else {
+                    quote!(run_validator)
+                };
                 quote_spanned! {path.span()=>
-                    ::storage_availability::__private::run_validator::<#inner, _>(#path, __value)
+                    ::storage_availability::__private::#run::<#inner, _>(#path, __value)
                 }
             }
             // Unreachable: a missing `validate` is an error, and errors take the fallback.
@@ -210,9 +207,16 @@ fn expand(config: &Config<'_>) -> TokenStream {
             let call = match &s.section.attrs.validate {
                 // At the validator path's span, as for blocking validators: a blocking fn
                 // marked `async`, or a wrong argument type, is reported there.
-                Some(path) => quote_spanned! {path.span()=>
-                    #private::run_async_validator::<#inner, _, _>(#path, __value)
-                },
+                Some(path) => {
+                    let run = if s.section.attrs.deref.is_some() {
+                        quote!(run_async_validator_deref)
+                    } else {
+                        quote!(run_async_validator)
+                    };
+                    quote_spanned! {path.span()=>
+                        ::storage_availability::__private::#run::<#inner, _, _>(#path, __value)
+                    }
+                }
                 None => quote!(::core::unreachable!()),
             };
             if s.section.option_inner.is_some() {
@@ -251,15 +255,6 @@ fn expand(config: &Config<'_>) -> TokenStream {
     } else {
         TokenStream::new()
     };
-    let blocking_impl = if any_async {
-        TokenStream::new()
-    } else {
-        quote! {
-            #[automatically_derived]
-            impl #impl_generics #private::BlockingValidators for #ident #ty_generics #where_clause {}
-        }
-    };
-
     let timeouts = secs.iter().map(|s| match s.section.attrs.timeout_ms {
         Some(ms) => quote! {
             ::core::option::Option::Some(::core::time::Duration::from_millis(#ms))
@@ -288,33 +283,187 @@ fn expand(config: &Config<'_>) -> TokenStream {
     });
     let config_type = ident.unraw().to_string();
 
+    let items = Items {
+        all: quote!(&[#(#kind::#variants),*]),
+        name: quote! {
+            match self {
+                #(#kind::#variants => #names,)*
+            }
+        },
+        from_name: quote! {
+            match __name {
+                #(#names => ::core::option::Option::Some(#kind::#variants),)*
+                _ => ::core::option::Option::None,
+            }
+        },
+        index: quote! {
+            match self {
+                #(#kind::#variants => #indices,)*
+            }
+        },
+        display: quote! {
+            __formatter.write_str(#kind::name(*self))
+        },
+        from_str: quote! {
+            match <Self as #private::StorageKind>::from_name(__name) {
+                ::core::option::Option::Some(__kind) => ::core::result::Result::Ok(__kind),
+                ::core::option::Option::None => ::core::result::Result::Err(
+                    #private::UnknownKind::new(__name, &[#(#names),*]),
+                ),
+            }
+        },
+        storage_availability: quote! {
+            fn config_type() -> &'static ::core::primitive::str {
+                ::core::concat!(::core::module_path!(), "::", #config_type)
+            }
+
+            fn section_key_in(
+                &self,
+                __kind: #kind,
+                __context: &#private::KeyContext,
+            ) -> ::core::result::Result<#private::SectionKey, #private::KeyError> {
+                #(#serialize_asserts)*
+                match __kind {
+                    #(#section_key_arms)*
+                }
+            }
+
+            fn validate(&self, __kind: #kind) -> #private::Outcome {
+                match __kind {
+                    #(#validate_arms)*
+                }
+            }
+
+            fn is_configured(&self, __kind: #kind) -> ::core::primitive::bool {
+                #is_configured
+            }
+
+            fn timeout(__kind: #kind) -> ::core::option::Option<::core::time::Duration> {
+                match __kind {
+                    #(#kind::#variants => #timeouts,)*
+                }
+            }
+
+            fn version(__kind: #kind) -> ::core::primitive::u32 {
+                match __kind {
+                    #(#kind::#variants => #versions,)*
+                }
+            }
+
+            fn scope(__kind: #kind) -> #private::Scope {
+                match __kind {
+                    #(#kind::#variants => #scopes,)*
+                }
+            }
+
+            fn app_version() -> &'static ::core::primitive::str {
+                ::core::env!("CARGO_PKG_VERSION")
+            }
+
+            fn max_age(__kind: #kind) -> ::core::option::Option<::core::time::Duration> {
+                match __kind {
+                    #(#kind::#variants => #max_ages,)*
+                }
+            }
+
+            fn reused_across_starts(__kind: #kind) -> ::core::primitive::bool {
+                match __kind {
+                    #(#kind::#variants => #reused,)*
+                }
+            }
+
+            #async_methods
+        },
+        blocking: !any_async,
+    };
+    let sections: Vec<(&Ident, &str)> = secs.iter().map(|s| (s.variant, s.name)).collect();
+    impls(config, &sections, items)
+}
+
+/// The bodies of the generated items; [`impls`] wraps them in their headers. `expand` fills
+/// them in, `fallback` makes them `unreachable!()`.
+pub(crate) struct Items {
+    /// The value of the inherent `Kind::ALL` (the trait's `ALL` is the same).
+    pub(crate) all: TokenStream,
+    /// The body of the inherent `Kind::name(self)` (the trait's `name` calls it).
+    pub(crate) name: TokenStream,
+    /// The body of `StorageKind::from_name(__name)`.
+    pub(crate) from_name: TokenStream,
+    /// The body of `StorageKind::index(self)`.
+    pub(crate) index: TokenStream,
+    /// The body of `Display::fmt(&self, __formatter)`.
+    pub(crate) display: TokenStream,
+    /// The body of `FromStr::from_str(__name)`.
+    pub(crate) from_str: TokenStream,
+    /// Inside `impl StorageAvailability for Struct`, after `type Kind`.
+    pub(crate) storage_availability: TokenStream,
+    /// Also `impl BlockingValidators for Struct` (no section is `async`).
+    pub(crate) blocking: bool,
+}
+
+/// The kind enum with `sections` as its variants, and every impl the derive writes, with
+/// `items` as their bodies: the one place that writes the impl headers.
+pub(crate) fn impls(config: &Config<'_>, sections: &[(&Ident, &str)], items: Items) -> TokenStream {
+    let private = private();
+    let kind = &config.kind;
+    let vis = &config.original.vis;
+    let kind_enum = kind_enum(config, sections.iter().copied());
+    let ident = &config.original.ident;
+    let (impl_generics, ty_generics, _) = config.original.generics.split_for_impl();
+    let where_clause = where_clause(config);
+    let Items {
+        all,
+        name,
+        from_name,
+        index,
+        display,
+        from_str,
+        storage_availability,
+        blocking,
+    } = items;
+    let blocking_impl = if blocking {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #private::BlockingValidators for #ident #ty_generics #where_clause {}
+        }
+    } else {
+        TokenStream::new()
+    };
+
     quote! {
         #kind_enum
 
         #[doc(hidden)]
         const _: () = {
+            // At the enum's visibility, so users need not import `StorageKind`.
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl #kind {
+                /// Every section, in declaration order (the same as `StorageKind::ALL`).
+                #vis const ALL: &'static [Self] = #all;
+
+                /// The section's name as stored in the cache file (the same as
+                /// `StorageKind::name`).
+                #vis fn name(self) -> &'static ::core::primitive::str {
+                    #name
+                }
+            }
+
             #[automatically_derived]
             #[allow(unused_qualifications)]
             impl #private::StorageKind for #kind {
-                const ALL: &'static [Self] = &[#(#kind::#variants),*];
+                const ALL: &'static [Self] = #kind::ALL;
 
                 fn name(self) -> &'static ::core::primitive::str {
-                    match self {
-                        #(#kind::#variants => #names,)*
-                    }
+                    #kind::name(self)
                 }
 
                 fn from_name(__name: &::core::primitive::str) -> ::core::option::Option<Self> {
-                    match __name {
-                        #(#names => ::core::option::Option::Some(#kind::#variants),)*
-                        _ => ::core::option::Option::None,
-                    }
+                    #from_name
                 }
 
                 fn index(self) -> ::core::primitive::usize {
-                    match self {
-                        #(#kind::#variants => #indices,)*
-                    }
+                    #index
                 }
             }
 
@@ -322,7 +471,7 @@ fn expand(config: &Config<'_>) -> TokenStream {
             #[allow(unused_qualifications)]
             impl ::core::fmt::Display for #kind {
                 fn fmt(&self, __formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    __formatter.write_str(#private::StorageKind::name(*self))
+                    #display
                 }
             }
 
@@ -332,12 +481,7 @@ fn expand(config: &Config<'_>) -> TokenStream {
                 type Err = #private::UnknownKind;
 
                 fn from_str(__name: &::core::primitive::str) -> ::core::result::Result<Self, #private::UnknownKind> {
-                    match <Self as #private::StorageKind>::from_name(__name) {
-                        ::core::option::Option::Some(__kind) => ::core::result::Result::Ok(__kind),
-                        ::core::option::Option::None => ::core::result::Result::Err(
-                            #private::UnknownKind::new(__name, &[#(#names),*]),
-                        ),
-                    }
+                    #from_str
                 }
             }
 
@@ -346,66 +490,7 @@ fn expand(config: &Config<'_>) -> TokenStream {
             impl #impl_generics #private::StorageAvailability for #ident #ty_generics #where_clause {
                 type Kind = #kind;
 
-                fn config_type() -> &'static ::core::primitive::str {
-                    ::core::concat!(::core::module_path!(), "::", #config_type)
-                }
-
-                fn section_key_in(
-                    &self,
-                    __kind: #kind,
-                    __context: &#private::KeyContext,
-                ) -> ::core::result::Result<#private::SectionKey, #private::KeyError> {
-                    #(#serialize_asserts)*
-                    match __kind {
-                        #(#section_key_arms)*
-                    }
-                }
-
-                fn validate(&self, __kind: #kind) -> #private::Outcome {
-                    match __kind {
-                        #(#validate_arms)*
-                    }
-                }
-
-                fn is_configured(&self, __kind: #kind) -> ::core::primitive::bool {
-                    #is_configured
-                }
-
-                fn timeout(__kind: #kind) -> ::core::option::Option<::core::time::Duration> {
-                    match __kind {
-                        #(#kind::#variants => #timeouts,)*
-                    }
-                }
-
-                fn version(__kind: #kind) -> ::core::primitive::u32 {
-                    match __kind {
-                        #(#kind::#variants => #versions,)*
-                    }
-                }
-
-                fn scope(__kind: #kind) -> #private::Scope {
-                    match __kind {
-                        #(#kind::#variants => #scopes,)*
-                    }
-                }
-
-                fn app_version() -> &'static ::core::primitive::str {
-                    ::core::env!("CARGO_PKG_VERSION")
-                }
-
-                fn max_age(__kind: #kind) -> ::core::option::Option<::core::time::Duration> {
-                    match __kind {
-                        #(#kind::#variants => #max_ages,)*
-                    }
-                }
-
-                fn reused_across_starts(__kind: #kind) -> ::core::primitive::bool {
-                    match __kind {
-                        #(#kind::#variants => #reused,)*
-                    }
-                }
-
-                #async_methods
+                #storage_availability
             }
 
             #blocking_impl
@@ -486,80 +571,5 @@ fn scope_tokens(scope: Option<&Sp<Scope>>) -> TokenStream {
     match scope.map_or(Scope::Host, |scope| scope.value) {
         Scope::Host => quote!(::storage_availability::__private::Scope::Host),
         Scope::Shared => quote!(::storage_availability::__private::Scope::Shared),
-    }
-}
-
-/// After an error: the kind enum with every section that has a variant (once each), and
-/// impls whose bodies are `unreachable!()`. They are never run, since the crate does not
-/// compile; they only stop follow-up errors where the user names the enum or the trait.
-fn fallback(config: &Config<'_>) -> TokenStream {
-    let private = private();
-    let kind = &config.kind;
-    let mut seen = Vec::new();
-    let mut sections = Vec::new();
-    for section in &config.sections {
-        if let Some(variant) = &section.variant
-            && !seen.contains(&variant.to_string())
-        {
-            seen.push(variant.to_string());
-            sections.push((variant, section.name.value.as_str()));
-        }
-    }
-    let variants: Vec<&Ident> = sections.iter().map(|(v, _)| *v).collect();
-    let kind_enum = kind_enum(config, sections.into_iter());
-
-    let ident = &config.original.ident;
-    let (impl_generics, ty_generics, _) = config.original.generics.split_for_impl();
-    let where_clause = where_clause(config);
-    let unreachable = quote!(::core::unreachable!());
-
-    quote! {
-        #kind_enum
-
-        #[doc(hidden)]
-        const _: () = {
-            #[automatically_derived]
-            #[allow(unused_qualifications)]
-            impl #private::StorageKind for #kind {
-                const ALL: &'static [Self] = &[#(#kind::#variants),*];
-                fn name(self) -> &'static ::core::primitive::str { #unreachable }
-                fn from_name(_: &::core::primitive::str) -> ::core::option::Option<Self> { #unreachable }
-                fn index(self) -> ::core::primitive::usize { #unreachable }
-            }
-
-            #[automatically_derived]
-            #[allow(unused_qualifications)]
-            impl ::core::fmt::Display for #kind {
-                fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    #unreachable
-                }
-            }
-
-            #[automatically_derived]
-            #[allow(unused_qualifications)]
-            impl ::core::str::FromStr for #kind {
-                type Err = #private::UnknownKind;
-                fn from_str(_: &::core::primitive::str) -> ::core::result::Result<Self, #private::UnknownKind> {
-                    #unreachable
-                }
-            }
-
-            #[automatically_derived]
-            #[allow(unused_qualifications)]
-            impl #impl_generics #private::StorageAvailability for #ident #ty_generics #where_clause {
-                type Kind = #kind;
-                fn section_key(&self, _: #kind) -> #private::SectionKey { #unreachable }
-                fn validate(&self, _: #kind) -> #private::Outcome { #unreachable }
-                fn is_configured(&self, _: #kind) -> ::core::primitive::bool { #unreachable }
-                fn timeout(_: #kind) -> ::core::option::Option<::core::time::Duration> {
-                    #unreachable
-                }
-                fn version(_: #kind) -> ::core::primitive::u32 { #unreachable }
-                fn app_version() -> &'static ::core::primitive::str { #unreachable }
-            }
-
-            #[automatically_derived]
-            impl #impl_generics #private::BlockingValidators for #ident #ty_generics #where_clause {}
-        };
     }
 }

@@ -14,16 +14,19 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod fallback;
 mod symbol;
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
-/// Derives `storage_availability::StorageAvailability` and a `<Struct>Kind` enum of sections.
+/// Derives `storage_availability::StorageAvailability` and a `<Struct>Kind` enum of sections,
+/// with inherent `ALL` and `name()` (the same as the `StorageKind` trait's).
 ///
 /// Every field with `#[storage(validate = path, ...)]` is a section; other fields are neither
 /// sections nor hashed. Keys: `validate = path` (required), `name = "..."`,
-/// `timeout_ms = N`, `version = N`, `scope = "host" | "shared"`, `async`,
+/// `timeout_ms = N`, `version = N`, `scope = "host" | "shared"`, `async`, `deref` (the
+/// validator takes `&<T as Deref>::Target`: `&str` for a `String`, `&Path` for a `PathBuf`),
 /// `key_with = path` (a `fn(&T) -> impl Serialize` whose result joins the section's key),
 /// `max_age_secs = N`, `cache = false` (never reused across starts) and `cwd = false` (the
 /// working directory is not in a host-scoped section's key). On the struct,

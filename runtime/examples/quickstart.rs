@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use storage_availability::{AvailabilityCache, Outcome, StorageAvailability, StorageKind, checks};
+use storage_availability::{AvailabilityCache, Outcome, StorageAvailability, checks};
 
 /// The application's storage configuration, as read from `storage.json`.
 #[derive(Debug, Serialize, Deserialize, StorageAvailability)]

@@ -19,6 +19,18 @@ pub fn run_validator<T: ?Sized, R: Into<Outcome>>(
     validator(value).into()
 }
 
+/// Calls a user validator marked `deref` with what the section type dereferences to: `&str`
+/// for a `String`, `&Path` for a `PathBuf`, `&[E]` for a `Vec<E>`. The target is named by
+/// `T::Target`, never inferred from the validator, so a generic validator stays unambiguous.
+/// Emitted at the span of `validate = path`, like [`run_validator`].
+#[inline]
+pub fn run_validator_deref<T: ?Sized + core::ops::Deref, R: Into<Outcome>>(
+    validator: impl FnOnce(&T::Target) -> R,
+    value: &T,
+) -> Outcome {
+    validator(core::ops::Deref::deref(value)).into()
+}
+
 /// Fails to compile, at the field type's span, when a section type is not `Serialize`.
 #[inline]
 pub fn assert_serialize<T: ?Sized + serde::Serialize>() {}
@@ -44,6 +56,20 @@ where
     R: Into<Outcome>,
 {
     let future = validator(value);
+    Box::pin(async move { future.await.into() })
+}
+
+/// [`run_async_validator`] for a validator marked `deref`: it takes `&T::Target`.
+#[inline]
+pub fn run_async_validator_deref<'a, T: ?Sized + core::ops::Deref, F, R>(
+    validator: impl FnOnce(&'a T::Target) -> F,
+    value: &'a T,
+) -> ValidationFuture<'a>
+where
+    F: core::future::Future<Output = R> + Send + 'a,
+    R: Into<Outcome>,
+{
+    let future = validator(core::ops::Deref::deref(value));
     Box::pin(async move { future.await.into() })
 }
 

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use storage_availability::schema::CacheFile;
-use storage_availability::{
-    AvailabilityCache, Error, ManualClock, Source, StorageAvailability, StorageKind,
-};
+use storage_availability::{AvailabilityCache, Error, ManualClock, Source, StorageAvailability};
 use storage_availability_tests::{Probe, ProbeConfig, ProbeConfigKind as K};
 
 fn clock() -> ManualClock {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use serde::Serialize;
-use storage_availability::{AvailabilityCache, Outcome, Source, StorageAvailability, StorageKind};
+use storage_availability::{AvailabilityCache, Outcome, Source, StorageAvailability};
 use storage_availability_tests::{LoggedConfig, LoggedConfigKind as K, statuses_json};
 
 const THREADS: usize = 64;

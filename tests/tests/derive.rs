@@ -393,3 +393,173 @@ fn keyed_key(context: &KeyContext) -> storage_availability::SectionKey {
     )
     .unwrap()
 }
+
+/// The kind enum's inherent `ALL` and `name()` give what the trait gives, without importing
+/// `StorageKind`; a struct named `Storage` (kind enum `StorageKind`) works with the README's
+/// imports, through a real cache.
+mod inherent_kind_items {
+    use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+
+    #[derive(serde::Serialize, StorageAvailability)]
+    pub(super) struct Storage {
+        #[storage(validate = check_dir)]
+        dir: u8,
+        #[storage(validate = check_db, name = "database")]
+        db: u8,
+    }
+
+    fn check_dir(_: &u8) -> Outcome {
+        Outcome::ok()
+    }
+
+    fn check_db(_: &u8) -> Outcome {
+        Outcome::failed("down")
+    }
+
+    #[test]
+    fn all_and_name_match_the_trait() {
+        assert_eq!(StorageKind::ALL, [StorageKind::Dir, StorageKind::Db]);
+        let names: Vec<&str> = StorageKind::ALL.iter().map(|kind| kind.name()).collect();
+        assert_eq!(names, ["dir", "database"]);
+        assert_eq!(
+            StorageKind::ALL,
+            <StorageKind as storage_availability::StorageKind>::ALL
+        );
+        for &kind in StorageKind::ALL {
+            assert_eq!(
+                kind.name(),
+                storage_availability::StorageKind::name(kind),
+                "{kind:?}"
+            );
+            assert_eq!(kind.to_string(), kind.name());
+        }
+    }
+
+    #[test]
+    fn a_struct_named_storage_runs_through_a_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache =
+            AvailabilityCache::open(Storage { dir: 1, db: 2 }, dir.path().join("s.yaml")).unwrap();
+        assert!(cache.is_available(StorageKind::Dir));
+        assert!(!cache.is_available(StorageKind::Db));
+    }
+}
+
+/// `#[storage(validate = path, deref)]`: the validator takes what the section type
+/// dereferences to (`&str`, `&Path`, `&[T]`), for plain, `Option` and async sections; other
+/// sections keep `&FieldType` and generic validators.
+mod deref_validators {
+    use std::fmt::Debug;
+    use std::path::{Path, PathBuf};
+
+    use storage_availability::{Outcome, StorageAvailability};
+
+    #[derive(serde::Serialize, StorageAvailability)]
+    struct Config {
+        #[storage(validate = check_name, deref)]
+        name: String,
+        #[storage(validate = check_dir, deref)]
+        dir: PathBuf,
+        #[storage(validate = check_bytes, deref)]
+        bytes: Vec<u8>,
+        #[storage(validate = check_name, deref)]
+        alias: Option<String>,
+        #[storage(validate = check_generic)]
+        port: u16,
+        #[storage(validate = check_generic)]
+        host: String,
+        #[storage(validate = check_owned)]
+        owner: String,
+    }
+
+    fn check_name(name: &str) -> Result<(), String> {
+        if name.is_empty() {
+            Err("empty name".to_owned())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_dir(dir: &Path) -> Outcome {
+        if dir.is_absolute() {
+            Outcome::ok()
+        } else {
+            Outcome::failed(format!("{} is relative", dir.display()))
+        }
+    }
+
+    fn check_bytes(bytes: &[u8]) -> Outcome {
+        if bytes.len() == 2 {
+            Outcome::ok()
+        } else {
+            Outcome::failed("want two bytes")
+        }
+    }
+
+    fn check_generic<T: Debug>(value: &T) -> Outcome {
+        Outcome::failed(format!("{value:?}"))
+    }
+
+    #[expect(
+        clippy::ptr_arg,
+        reason = "a validator without `deref` takes &FieldType"
+    )]
+    fn check_owned(owner: &String) -> Outcome {
+        Outcome::failed(owner.clone())
+    }
+
+    #[test]
+    fn validators_get_the_deref_target() {
+        let config = Config {
+            name: "csv".to_owned(),
+            dir: PathBuf::from("data"),
+            bytes: vec![1, 2],
+            alias: Some(String::new()),
+            port: 80,
+            host: "db".to_owned(),
+            owner: "me".to_owned(),
+        };
+        assert!(config.validate(ConfigKind::Name).is_ok());
+        assert_eq!(
+            config.validate(ConfigKind::Dir).last_error(),
+            Some("data is relative")
+        );
+        assert!(config.validate(ConfigKind::Bytes).is_ok());
+        assert_eq!(
+            config.validate(ConfigKind::Alias).last_error(),
+            Some("empty name")
+        );
+        assert_eq!(config.validate(ConfigKind::Port).last_error(), Some("80"));
+        assert_eq!(
+            config.validate(ConfigKind::Host).last_error(),
+            Some("\"db\"")
+        );
+        assert_eq!(config.validate(ConfigKind::Owner).last_error(), Some("me"));
+    }
+
+    #[derive(serde::Serialize, StorageAvailability)]
+    struct AsyncConfig {
+        #[storage(validate = ping, async, deref)]
+        url: String,
+    }
+
+    async fn ping(url: &str) -> Result<(), String> {
+        if url.starts_with("http://") {
+            Ok(())
+        } else {
+            Err(format!("not http: {url}"))
+        }
+    }
+
+    #[tokio::test]
+    async fn async_validators_get_the_deref_target() {
+        let config = AsyncConfig {
+            url: "ftp://x".to_owned(),
+        };
+        let outcome = config
+            .validate_async(AsyncConfigKind::Url)
+            .expect("async section")
+            .await;
+        assert_eq!(outcome.last_error(), Some("not http: ftp://x"));
+    }
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use storage_availability::schema::CacheFile;
 use storage_availability::{
-    AvailabilityCache, KeyContext, ManualClock, Outcome, Source, StorageAvailability, StorageKind,
+    AvailabilityCache, KeyContext, ManualClock, Outcome, Source, StorageAvailability,
 };
 use storage_availability_tests::{Probe, ProbeConfig, ProbeConfigKind};
 

@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use storage_availability::{AvailabilityCache, StorageKind};
+use storage_availability::AvailabilityCache;
 use storage_availability_tests::{LoggedConfig, statuses_json};
 
 /// The two configs of the save loop; `crash.rs` checks statuses against the same values.

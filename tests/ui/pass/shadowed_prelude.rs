@@ -40,7 +40,7 @@ mod std {}
 mod serde {}
 mod storage_availability {}
 
-use ::storage_availability::{Outcome, StorageAvailability, StorageKind};
+use ::storage_availability::{Outcome, StorageAvailability};
 
 // serde's derive does not survive shadowed primitive types, so `Serialize` is written by hand.
 #[derive(StorageAvailability)]
