@@ -3,7 +3,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant, SystemTime};
 
 use storage_availability_schema::{
@@ -79,7 +81,8 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     pub(crate) store: Option<Arc<dyn CacheStore>>,
     pub(crate) config_path: Option<PathBuf>,
     /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
-    snapshot: RwLock<Arc<Snapshot>>,
+    /// Published with `arc-swap`: a reader never takes a lock and never waits for a writer.
+    snapshot: ArcSwap<Snapshot>,
     /// Entered for a whole refresh: at most one validation per section in this process.
     gate: Gate,
     /// Flags between refreshes; locked only briefly, never across validation.
@@ -511,7 +514,7 @@ impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
     /// Fails only for an invalid option; every cache problem is recovered from.
     pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
         let cache = self.build()?;
-        cache.refresh_now();
+        cache.refresh_now(false);
         Ok(cache)
     }
 }
@@ -531,7 +534,36 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     /// and saves. Readers keep reading the previous answers until it is done; concurrent
     /// calls wait for the running one and then find nothing left to do.
     pub fn refresh(&self) -> Result<RefreshReport, Error> {
-        Ok(self.refresh_now())
+        Ok(self.refresh_now(false))
+    }
+
+    /// The blocking form of `refresh_if_stale` (feature `tokio`): revalidates only the
+    /// sections whose answer in memory has expired, whose failure backoff is over, or that
+    /// were [`invalidate`](Self::invalidate)d; when there are none it returns at once,
+    /// without touching the file system. Made to be called from a timer thread in a
+    /// long-running service. (Named apart from the async `refresh_if_stale`, which keeps its
+    /// name: a type cannot have two inherent methods of one name.)
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::open(Config { kv: "k".into() }, dir.path().join("s.yaml"))
+    ///     .unwrap();
+    /// // Everything is fresh: nothing validated, nothing read or written.
+    /// let report = cache.refresh_if_stale_blocking().unwrap();
+    /// assert!(report.validated.is_empty() && !report.saved);
+    /// cache.invalidate(ConfigKind::Kv);
+    /// assert_eq!(cache.refresh_if_stale_blocking().unwrap().validated, ["kv"]);
+    /// ```
+    pub fn refresh_if_stale_blocking(&self) -> Result<RefreshReport, Error> {
+        Ok(self.refresh_now(true))
     }
 }
 
@@ -571,7 +603,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             keys,
             store,
             config_path,
-            snapshot: RwLock::new(Arc::new(Snapshot { entries })),
+            snapshot: ArcSwap::from_pointee(Snapshot { entries }),
             gate: Gate::default(),
             uncacheable,
             state: Mutex::new(RefreshState {
@@ -692,17 +724,15 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         storage_availability_schema::schema_for_sections(&names)
     }
 
+    /// Lock-free: `arc-swap`'s `load` borrows the current snapshot without touching a lock
+    /// or the reference count on the fast path.
+    #[inline]
     fn read_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
-        let guard = self.snapshot.read().unwrap_or_else(PoisonError::into_inner);
-        f(&guard)
+        f(&self.snapshot.load())
     }
 
     fn install(&self, snapshot: Snapshot) {
-        let snapshot = Arc::new(snapshot);
-        *self
-            .snapshot
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = snapshot;
+        self.snapshot.store(Arc::new(snapshot));
     }
 
     fn lock_state(&self) -> MutexGuard<'_, RefreshState> {
@@ -717,7 +747,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 
     fn read_snapshot_arc(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.snapshot.read().unwrap_or_else(PoisonError::into_inner))
+        self.snapshot.load_full()
     }
 
     /// Is `record` a fresh answer for section `index` at `now`?
@@ -901,11 +931,18 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         }
     }
 
-    /// The blocking refresh: every phase on this thread.
-    fn refresh_now(&self) -> RefreshReport {
+    /// The blocking refresh: every phase on this thread. With `only_if_stale`, nothing is
+    /// read unless the answers in memory have something stale (or unsaved).
+    fn refresh_now(&self, only_if_stale: bool) -> RefreshReport {
         let started = Instant::now();
         let _gate = self.gate.enter();
         let run = self.begin();
+        if only_if_stale {
+            let plan = self.plan(None, &run, self.options.clock.now());
+            if run.nothing_to_do(&plan) {
+                return self.finish(&run, plan, &[], None, started);
+            }
+        }
 
         // 1. Without the lock: a warm start needs nothing more than this read.
         let loaded = match self.store.as_deref() {
