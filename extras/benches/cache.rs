@@ -62,7 +62,7 @@ fn warm(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    // The parts of the warm path, to compare with DESIGN.md's floors.
+    // The parts of the warm path, to compare with the floors in BENCHMARKS.md.
     group.bench_function("read_file_4", |b| {
         b.iter(|| std::fs::read(black_box(&cache_path)).expect("read"))
     });

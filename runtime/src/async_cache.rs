@@ -11,10 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cache::{
-    AvailabilityCache, AvailabilityCacheBuilder, RefreshReport, config_mtime, file_of,
-    save_with_retries,
-};
+use crate::builder::AvailabilityCacheBuilder;
+use crate::cache::{AvailabilityCache, RefreshReport, config_mtime, file_of, save_with_retries};
 use crate::error::Error;
 use crate::section::StorageAvailability;
 use crate::store::{CacheStore, Loaded, LockOutcome};

@@ -12,32 +12,21 @@ use storage_availability_schema::{
     CacheFile, Metadata, SCHEMA_VERSION, SectionHash, SectionRecord, Timestamp,
 };
 
-use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::fingerprint::{KeyContext, SectionKey};
 use crate::gate::Gate;
+use crate::policy;
+use crate::policy::Stale;
 use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
 use crate::shared::{FleetCounters, FleetOptions};
 use crate::store::StoreLock;
-use crate::store::fallback::writable_location;
-use crate::store::path::{cache_path_for_config, cache_path_for_type};
-use crate::store::{CacheStore, FileStore, Loaded, LockOutcome};
+use crate::store::{CacheStore, Loaded, LockOutcome};
 use crate::validate::{self, Ending, Finished};
+
+use crate::builder::{AvailabilityCacheBuilder, Options};
 
 const TARGET: &str = "storage_availability";
 
-/// Positive results are reused for this long by default.
-const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
-/// A failed section is retried after this by default, doubling per consecutive failure.
-const DEFAULT_RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
-/// The backoff of failed sections never exceeds this.
-const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
-/// A record checked more than this far in the future is treated as expired (clock skew).
-const FUTURE_TOLERANCE: Duration = Duration::from_secs(5 * 60);
-const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_MAX_PARALLEL: usize = 16;
-const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
-const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of one save, with a short backoff between them.
 const SAVE_ATTEMPTS: u32 = 3;
 
@@ -95,17 +84,6 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     pub(crate) fleet: FleetOptions,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    max_age: Option<Duration>,
-    retry_failed_after: Duration,
-    validation_timeout: Duration,
-    pub(crate) max_parallel: usize,
-    pub(crate) max_file_bytes: u64,
-    pub(crate) lock_timeout: Duration,
-    pub(crate) clock: Arc<dyn Clock>,
-}
-
 /// One section as readers see it.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -151,36 +129,6 @@ impl RefreshRun {
 
 /// For one section: a fresh record to reuse and where it came from, or why to validate.
 pub(crate) type Planned = Result<(SectionRecord, Source), Stale>;
-
-/// Why a section is validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stale {
-    Missing,
-    Changed,
-    Expired,
-    RetryDue,
-    Future,
-    Invalidated,
-    /// `#[storage(cache = false)]`: never reused from the file.
-    NotReused,
-    /// Its key could not be computed: never reused.
-    Uncacheable,
-}
-
-impl Stale {
-    fn as_str(self) -> &'static str {
-        match self {
-            Stale::Missing => "no cached record",
-            Stale::Changed => "section changed",
-            Stale::Expired => "result expired",
-            Stale::RetryDue => "failed, retry due",
-            Stale::Future => "timestamp in the future",
-            Stale::Invalidated => "invalidated",
-            Stale::NotReused => "not reused across starts",
-            Stale::Uncacheable => "key cannot be computed",
-        }
-    }
-}
 
 /// What a [`refresh`](AvailabilityCache::refresh) did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -277,248 +225,6 @@ pub(crate) fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
-/// Options for [`AvailabilityCache`], from [`AvailabilityCache::builder`].
-///
-/// # Example
-///
-/// ```
-/// use std::time::Duration;
-/// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
-///
-/// #[derive(serde::Serialize, StorageAvailability)]
-/// struct Config { #[storage(validate = check)] kv: String }
-/// fn check(_: &String) -> Outcome { Outcome::ok() }
-///
-/// let dir = tempfile::tempdir().unwrap();
-/// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
-///     .config_path(dir.path().join("storage.yaml"))
-///     .max_age(Some(Duration::from_secs(3600)))
-///     .retry_failed_after(Duration::from_secs(10))
-///     .validation_timeout(Duration::from_secs(2))
-///     .max_parallel(4)
-///     .open()
-///     .unwrap();
-/// assert!(cache.path().is_some());
-/// ```
-#[must_use = "a builder does nothing until `open` is called"]
-pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
-    config: C,
-    config_path: Option<PathBuf>,
-    cache_path: Option<PathBuf>,
-    store: Option<Box<dyn CacheStore>>,
-    persist: bool,
-    options: Options,
-    app_version: Option<String>,
-    invalid: Option<Error>,
-    pub(crate) fleet: FleetOptions,
-}
-
-impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AvailabilityCacheBuilder")
-            .field("config_type", &C::config_type())
-            .field("config_path", &self.config_path)
-            .field("cache_path", &self.cache_path)
-            .field("store", &self.store)
-            .field("persist", &self.persist)
-            .field("options", &self.options)
-            .field("app_version", &self.app_version)
-            .field("fleet", &self.fleet)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
-    fn new(config: C) -> Self {
-        AvailabilityCacheBuilder {
-            config,
-            config_path: None,
-            cache_path: None,
-            store: None,
-            persist: true,
-            options: Options {
-                max_age: Some(DEFAULT_MAX_AGE),
-                retry_failed_after: DEFAULT_RETRY_FAILED_AFTER,
-                validation_timeout: DEFAULT_VALIDATION_TIMEOUT,
-                max_parallel: DEFAULT_MAX_PARALLEL,
-                max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-                lock_timeout: DEFAULT_LOCK_TIMEOUT,
-                clock: Arc::new(SystemClock),
-            },
-            app_version: None,
-            invalid: None,
-            fleet: FleetOptions::default(),
-        }
-    }
-
-    pub(crate) fn reject(mut self, option: &'static str, reason: &str) -> Self {
-        if self.invalid.is_none() {
-            self.invalid = Some(Error::InvalidOption {
-                option,
-                reason: reason.to_owned(),
-            });
-        }
-        self
-    }
-
-    /// The config file the cache belongs to: the cache file goes next to it as
-    /// `<stem>.<8 hex>.availability.json`. Its path and mtime are recorded for diagnostics.
-    pub fn config_path(mut self, path: impl AsRef<Path>) -> Self {
-        self.config_path = Some(path.as_ref().to_owned());
-        self
-    }
-
-    /// Where to keep the cache file, overriding the path derived from the config path.
-    pub fn cache_path(mut self, path: impl AsRef<Path>) -> Self {
-        self.cache_path = Some(path.as_ref().to_owned());
-        self
-    }
-
-    /// A custom store, overriding both paths.
-    pub fn store(mut self, store: impl CacheStore + 'static) -> Self {
-        self.store = Some(Box::new(store));
-        self
-    }
-
-    /// How long a positive result is reused; `None` = until the section changes.
-    /// Default: 24 hours.
-    pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
-        self.options.max_age = max_age;
-        self
-    }
-
-    /// How long a failed result is reused before the section is retried; doubles with each
-    /// consecutive failure, capped at one hour. Default: 30 seconds.
-    pub fn retry_failed_after(mut self, after: Duration) -> Self {
-        self.options.retry_failed_after = after;
-        self
-    }
-
-    /// The timeout of a validator without its own `timeout_ms`. Default: 10 seconds.
-    pub fn validation_timeout(mut self, timeout: Duration) -> Self {
-        if timeout.is_zero() {
-            return self.reject("validation_timeout", "must be greater than zero");
-        }
-        self.options.validation_timeout = timeout;
-        self
-    }
-
-    /// How many validators run at once. Default: 16.
-    pub fn max_parallel(mut self, n: usize) -> Self {
-        if n == 0 {
-            return self.reject("max_parallel", "must be at least 1");
-        }
-        self.options.max_parallel = n;
-        self
-    }
-
-    /// Cache files larger than this are refused unread (and moved aside). Default: 1 MiB.
-    pub fn max_file_bytes(mut self, n: u64) -> Self {
-        if n == 0 {
-            return self.reject("max_file_bytes", "must be at least 1");
-        }
-        self.options.max_file_bytes = n;
-        self
-    }
-
-    /// How long to wait for another process that is validating; past it, validate without
-    /// saving. Default: 30 seconds.
-    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.options.lock_timeout = timeout;
-        self
-    }
-
-    /// `false`: keep results in memory only, never touch the file system. Default: `true`.
-    pub fn persist(mut self, persist: bool) -> Self {
-        self.persist = persist;
-        self
-    }
-
-    /// The application version in every section key, so that a new release revalidates.
-    /// Default: the `CARGO_PKG_VERSION` of the crate that derives the config
-    /// ([`StorageAvailability::app_version`]); set it when the config type lives in a library
-    /// crate whose version does not change with the application's.
-    ///
-    /// ```
-    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
-    /// # #[derive(serde::Serialize, StorageAvailability)]
-    /// # struct Config { #[storage(validate = check)] kv: String }
-    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
-    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
-    ///     .persist(false)
-    ///     .app_version(env!("CARGO_PKG_VERSION"))
-    ///     .open()
-    ///     .unwrap();
-    /// # let _ = cache;
-    /// ```
-    pub fn app_version(mut self, version: impl Into<String>) -> Self {
-        let version = version.into();
-        if version.is_empty() {
-            return self.reject("app_version", "must not be empty");
-        }
-        self.app_version = Some(version);
-        self
-    }
-
-    /// The clock used for expiry and timestamps (a [`ManualClock`](crate::ManualClock) in
-    /// tests). Default: the system clock.
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.options.clock = Arc::new(clock);
-        self
-    }
-
-    /// The cache, before its first refresh.
-    pub(crate) fn build(self) -> Result<AvailabilityCache<C>, Error> {
-        if let Some(error) = self.invalid {
-            return Err(error);
-        }
-        let store: Option<Arc<dyn CacheStore>> = if !self.persist {
-            None
-        } else if let Some(store) = self.store {
-            Some(Arc::from(store))
-        } else if let Some(path) = &self.cache_path {
-            Some(Arc::new(FileStore::new(path)))
-        } else if let Some(config_path) = &self.config_path {
-            match cache_path_for_config(config_path, C::config_type()) {
-                Ok(path) => Some(Arc::new(FileStore::new(writable_location(path)))),
-                Err(error) => {
-                    tracing::warn!(target: TARGET, config_path = %config_path.display(), %error,
-                        "cannot derive the cache file path; keeping results in memory");
-                    None
-                }
-            }
-        } else if let Some(path) = cache_path_for_type(C::config_type()) {
-            Some(Arc::new(FileStore::new(path)))
-        } else {
-            tracing::warn!(target: TARGET, config_type = C::config_type(),
-                "no config path, cache path or platform cache directory; keeping results in memory");
-            None
-        };
-        let config_path = self
-            .config_path
-            .map(|p| std::path::absolute(&p).unwrap_or(p));
-        let context = KeyContext::new(
-            self.app_version
-                .unwrap_or_else(|| C::app_version().to_owned()),
-        );
-        let mut cache =
-            AvailabilityCache::new(self.config, self.options, store, config_path, &context);
-        cache.fleet = self.fleet;
-        Ok(cache)
-    }
-}
-
-impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
-    /// Opens the cache: reads the file, validates every stale configured section and saves.
-    ///
-    /// Fails only for an invalid option; every cache problem is recovered from.
-    pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
-        let cache = self.build()?;
-        cache.refresh_now(false);
-        Ok(cache)
-    }
-}
-
 impl<C: BlockingValidators> AvailabilityCache<C> {
     /// Opens the cache for `config`, whose config file is `config_path`, with default
     /// options. The cache file goes next to the config file.
@@ -573,12 +279,13 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         AvailabilityCacheBuilder::new(config)
     }
 
-    fn new(
+    pub(crate) fn new(
         config: C,
         options: Options,
         store: Option<Arc<dyn CacheStore>>,
         config_path: Option<PathBuf>,
         context: &KeyContext,
+        fleet: FleetOptions,
     ) -> Self {
         let stats = Counters::default();
         let (keys, uncacheable) = C::Kind::ALL
@@ -615,7 +322,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             stats,
             warned_save: AtomicBool::new(false),
             warned_foreign: AtomicBool::new(false),
-            fleet: FleetOptions::default(),
+            fleet,
         }
     }
 
@@ -763,57 +470,6 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 }
 
-impl Options {
-    /// Is `record` a fresh answer, at `now`, for the section whose current key is `key` and
-    /// whose passed results are fresh for `max_age` (its `max_age_secs`, else the builder's)?
-    /// The rules of the file, also applied to records of the fleet store.
-    pub(crate) fn freshness_within(
-        &self,
-        key: &str,
-        record: &SectionRecord,
-        now: SystemTime,
-        max_age: Option<Duration>,
-    ) -> Result<(), Stale> {
-        if record.section_hash.as_str() != key {
-            return Err(Stale::Changed);
-        }
-        let checked_at = record.checked_at.0;
-        let age = match now.duration_since(checked_at) {
-            Ok(age) => age,
-            Err(ahead) if ahead.duration() > FUTURE_TOLERANCE => return Err(Stale::Future),
-            Err(_) => Duration::ZERO,
-        };
-        if record.validation_passed {
-            match max_age {
-                Some(max_age) if age >= max_age => Err(Stale::Expired),
-                _ => Ok(()),
-            }
-        } else if age >= self.backoff(record.consecutive_failures) {
-            Err(Stale::RetryDue)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// `retry_failed_after * 2^(failures - 1)`, capped at one hour.
-    pub(crate) fn backoff(&self, consecutive_failures: u32) -> Duration {
-        let doublings = consecutive_failures.saturating_sub(1).min(31);
-        self.retry_failed_after
-            .saturating_mul(1u32 << doublings)
-            .min(MAX_BACKOFF.max(self.retry_failed_after))
-    }
-
-    /// How long a positive result is reused (`None`: until the section changes).
-    pub(crate) fn max_age(&self) -> Option<Duration> {
-        self.max_age
-    }
-
-    /// The timeout of a validator without its own `timeout_ms`.
-    pub(crate) fn validation_timeout(&self) -> Duration {
-        self.validation_timeout
-    }
-}
-
 impl<C: StorageAvailability> AvailabilityCache<C> {
     /// Chooses, for each section, a fresh record to reuse or the reason to validate it.
     pub(crate) fn plan(
@@ -933,7 +589,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
 
     /// The blocking refresh: every phase on this thread. With `only_if_stale`, nothing is
     /// read unless the answers in memory have something stale (or unsaved).
-    fn refresh_now(&self, only_if_stale: bool) -> RefreshReport {
+    pub(crate) fn refresh_now(&self, only_if_stale: bool) -> RefreshReport {
         let started = Instant::now();
         let _gate = self.gate.enter();
         let run = self.begin();
@@ -1148,11 +804,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 warnings,
                 checked_at: Timestamp(checked_at),
                 duration_ms: done.duration.as_secs_f64() * 1000.0,
-                consecutive_failures: if passed {
-                    0
-                } else {
-                    previous_failures.saturating_add(1)
-                },
+                consecutive_failures: policy::consecutive_failures(passed, previous_failures),
             };
             plan[index] = Ok((record, Source::Validated));
         }
@@ -1334,21 +986,22 @@ pub(crate) fn file_of(loaded: &Loaded) -> Option<&CacheFile> {
     }
 }
 
-/// The consecutive failures recorded for this very section content before this validation.
-fn previous_failures(
-    file: Option<&CacheFile>,
-    current: &Snapshot,
+/// The consecutive failures recorded for this very section content before this validation,
+/// in the file and in memory.
+fn previous_failures<'a>(
+    file: Option<&'a CacheFile>,
+    current: &'a Snapshot,
     name: &str,
     index: usize,
-    key: &SectionKey,
-) -> u32 {
-    let same = |r: &&SectionRecord| r.section_hash.as_str() == key.as_str() && !r.validation_passed;
+    key: &'a SectionKey,
+) -> impl Iterator<Item = u32> + 'a {
+    let same = move |r: &&SectionRecord| r.section_hash.as_str() == key.as_str();
     let from_file = file.and_then(|f| f.sections.get(name)).filter(same);
     let from_memory = current.entries[index].record.as_ref().filter(same);
     from_file
-        .map(|r| r.consecutive_failures.max(1))
-        .max(from_memory.map(|r| r.consecutive_failures.max(1)))
-        .unwrap_or(0)
+        .into_iter()
+        .chain(from_memory)
+        .map(policy::failures_of)
 }
 
 fn section_hash(key: &SectionKey) -> SectionHash {

@@ -41,12 +41,15 @@
 
 #[cfg(feature = "tokio")]
 mod async_cache;
+mod builder;
 mod cache;
 pub mod checks;
 mod clock;
 mod error;
 mod fingerprint;
 mod gate;
+mod policy;
+mod random;
 mod section;
 mod shared;
 mod store;
@@ -58,7 +61,8 @@ mod validate_async;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use cache::{AvailabilityCache, AvailabilityCacheBuilder, RefreshReport, Stats};
+pub use builder::AvailabilityCacheBuilder;
+pub use cache::{AvailabilityCache, RefreshReport, Stats};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use fingerprint::{

@@ -1,6 +1,6 @@
 //! A corpus of bad cache files (issue 5). For each: no panic, no hang, correct statuses, and
 //! the file quarantined (does not parse), replaced (another version, unreadable) or read (a
-//! compatible file), as DESIGN.md says. What is not a regular file (a directory, a FIFO, a
+//! compatible file), as RELIABILITY.md says. What is not a regular file (a directory, a FIFO, a
 //! symlink to a device) is never moved or deleted, and the cache runs in memory.
 
 use std::cell::Cell;

@@ -3,7 +3,7 @@
 //! byte for byte, no temp file, correct answers in memory and a counted save failure, and
 //! the next refresh saves. A failed directory sync comes after the rename: the new file is
 //! in place. An unwritable directory and a path that cannot be a directory behave as
-//! DESIGN.md says: results in memory, the failure counted, the save retried later.
+//! RELIABILITY.md says: results in memory, the failure counted, the save retried later.
 
 use std::io;
 use std::path::{Path, PathBuf};

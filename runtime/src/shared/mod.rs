@@ -1,5 +1,5 @@
 //! The fleet store: answers of `scope = "shared"` sections shared by a fleet of hosts
-//! (DESIGN.md, "Fleet store").
+//! (README.md, "Running a fleet").
 //!
 //! [`SharedStore`] is the small key-value contract the cache needs (get, set with a TTL,
 //! a lease taken with "set if absent" and released by compare-and-delete); [`RedisStore`]
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use storage_availability_schema::SectionRecord;
 
-use crate::cache::AvailabilityCacheBuilder;
+use crate::builder::AvailabilityCacheBuilder;
 use crate::section::StorageAvailability;
 
 #[cfg(feature = "redis")]
