@@ -156,15 +156,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 .unwrap_or_else(|| LockOutcome::Unavailable("the lock task failed".into()));
             (lock, may_save) = self.after_lock(store.as_ref(), outcome);
             if lock.is_some() {
-                let now = self.options.clock.now();
-                let (reloaded, quarantined, swept) = on_blocking_thread(store, move |s| {
-                    let loaded = s.load(max_bytes);
-                    let quarantined =
-                        matches!(loaded, Loaded::Corrupt(_)).then(|| s.quarantine(now));
-                    (loaded, quarantined, s.sweep())
-                })
-                .await
-                .unwrap_or((Loaded::Missing, None, 0));
+                let (reloaded, swept) =
+                    on_blocking_thread(store, move |s| (s.load(max_bytes), s.sweep()))
+                        .await
+                        .unwrap_or((Loaded::Missing, 0));
                 loaded = reloaded;
                 plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
                 self.count_swept(swept);
@@ -172,6 +167,20 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 if run.nothing_to_do(&plan) {
                     return self.finish(&run, plan, &[], None, started);
                 }
+                // Only under the lock, and only after the check above (as the blocking
+                // driver does): unlocked, or with the work done, nothing is moved.
+                let quarantined = if matches!(loaded, Loaded::Corrupt(_)) {
+                    let now = self.options.clock.now();
+                    Some(
+                        on_blocking_thread(store, move |s| s.quarantine(now))
+                            .await
+                            .unwrap_or_else(|| {
+                                Err(std::io::Error::other("the quarantine task failed"))
+                            }),
+                    )
+                } else {
+                    None
+                };
                 may_save &= self.recover(store.as_ref(), &loaded, quarantined);
             } else {
                 may_save &= self.recover(store.as_ref(), &loaded, None);
