@@ -187,7 +187,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             }
         }
 
-        // 3. Fleet store (`shared/`), then validate: in rounds, what this host must validate
+        // 3. Fleet store (`fleet/`), then validate: in rounds, what this host must validate
         //    first, then what other hosts' leases leave.
         let mut fleet = self.fleet_claim_async(&mut plan).await;
         let mut stale = Vec::new();

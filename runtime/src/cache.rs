@@ -14,11 +14,11 @@ use storage_availability_schema::{
 
 use crate::error::Error;
 use crate::fingerprint::{KeyContext, SectionKey};
+use crate::fleet::{FleetCounters, FleetOptions};
 use crate::gate::Gate;
 use crate::policy;
 use crate::policy::Stale;
 use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
-use crate::shared::{FleetCounters, FleetOptions};
 use crate::store::StoreLock;
 use crate::store::{CacheStore, Loaded, LockOutcome};
 use crate::validate::{self, Ending, Finished};
@@ -80,7 +80,7 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     warned_save: AtomicBool,
     /// A cache file of another config type was found (warned once).
     warned_foreign: AtomicBool,
-    /// The fleet store of `scope = "shared"` sections, if any (see `shared/`).
+    /// The fleet store of `scope = "shared"` sections, if any (see `fleet/`).
     pub(crate) fleet: FleetOptions,
 }
 
@@ -631,7 +631,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 .then(|| store.quarantine(self.options.clock.now()));
             may_save &= self.recover(store, &loaded, quarantined);
         }
-        // Fleet store (`shared/`): stale shared sections from Redis, or leased to validate.
+        // Fleet store (`fleet/`): stale shared sections from Redis, or leased to validate.
         // Rounds: what this host must validate first, then what other hosts' leases leave.
         let mut fleet = self.fleet_claim(&mut plan);
         let mut stale = Vec::new();

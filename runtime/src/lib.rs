@@ -47,11 +47,11 @@ pub mod checks;
 mod clock;
 mod error;
 mod fingerprint;
+mod fleet;
 mod gate;
 mod policy;
 mod random;
 mod section;
-mod shared;
 mod store;
 mod validate;
 #[cfg(feature = "tokio")]
@@ -69,14 +69,14 @@ pub use fingerprint::{
     KeyContext, KeyError, SectionKey, SectionSpec, canonical_json, section_key, section_key_with,
     section_key_with_scope,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use fleet::RedisStore;
+pub use fleet::{DEFAULT_NAMESPACE, SharedError, SharedStore};
 pub use section::{
     Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
     UnknownKind, ValidationFuture,
 };
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use shared::RedisStore;
-pub use shared::{DEFAULT_NAMESPACE, SharedError, SharedStore};
 pub use store::{CacheStore, FileStore, Loaded, LockOutcome, StoreLock};
 #[doc(hidden)]
 pub use store::{FaultInjector, SaveStep};
