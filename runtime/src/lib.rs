@@ -52,6 +52,7 @@ mod gate;
 mod policy;
 mod random;
 mod section;
+mod stats;
 mod store;
 mod validate;
 #[cfg(feature = "tokio")]
@@ -62,7 +63,7 @@ mod validate_async;
 pub mod __private;
 
 pub use builder::AvailabilityCacheBuilder;
-pub use cache::{AvailabilityCache, RefreshReport, Stats};
+pub use cache::AvailabilityCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use fingerprint::{
@@ -77,6 +78,7 @@ pub use section::{
     Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
     UnknownKind, ValidationFuture,
 };
+pub use stats::{RefreshReport, Stats};
 pub use store::{CacheStore, FileStore, Loaded, LockOutcome, StoreLock};
 #[doc(hidden)]
 pub use store::{FaultInjector, SaveStep};
