@@ -115,6 +115,16 @@ fn lookup(c: &mut Criterion) {
         b.iter(|| with_warning.status(black_box(RealisticKind::Vector)))
     });
     group.bench_function("statuses_4", |b| b.iter(|| cache.statuses()));
+    // The floors of the two lookups, in the same run: the same answers in a plain `Vec`
+    // (no snapshot, no atomics), read by index; and the clone of one `Availability`.
+    let plain: Vec<_> = cache.statuses().into_iter().map(|(_, s)| s).collect();
+    let index = RealisticKind::Csv.index();
+    group.bench_function("floor_index_is_available", |b| {
+        b.iter(|| black_box(&plain)[black_box(index)].is_available())
+    });
+    group.bench_function("floor_index_clone", |b| {
+        b.iter(|| black_box(&plain)[black_box(index)].clone())
+    });
     group.finish();
 }
 

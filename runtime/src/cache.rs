@@ -18,6 +18,7 @@ use crate::fleet::FleetOptions;
 use crate::gate::Gate;
 use crate::policy;
 use crate::policy::Stale;
+use crate::refresh::{Decision, Io, Prepare, Ready};
 use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
 use crate::store::StoreLock;
 use crate::store::{CacheStore, Loaded, LockOutcome};
@@ -477,44 +478,31 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         let started = Instant::now();
         let _gate = self.gate.enter();
         let run = self.begin();
-        if only_if_stale {
-            let plan = self.plan(None, &run, self.options.clock.now());
-            if run.nothing_to_do(&plan) {
-                return self.finish(&run, plan, &[], None, started);
-            }
-        }
-
-        // 1. Without the lock: a warm start needs nothing more than this read.
-        let loaded = match self.store.as_deref() {
-            Some(store) => store.load(self.options.max_file_bytes),
-            None => Loaded::Missing,
-        };
-        let plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
-        if run.nothing_to_do(&plan) {
-            return self.finish(&run, plan, &[], None, started);
-        }
-
-        // 2. Under the lock: read again (a neighbour may have done the work), recover from
-        //    a broken file, validate what is still stale, save.
-        let (mut loaded, mut plan) = (loaded, plan);
-        let mut lock = None;
-        let mut may_save = false;
-        if let Some(store) = self.store.as_deref() {
-            let outcome = store.lock(self.options.lock_timeout);
-            (lock, may_save) = self.after_lock(store, outcome);
-            if lock.is_some() {
-                loaded = store.load(self.options.max_file_bytes);
-                plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
-                self.count_swept(store.sweep());
-                // A neighbour did the work while we waited: reuse it, write nothing.
-                if run.nothing_to_do(&plan) {
-                    return self.finish(&run, plan, &[], None, started);
+        let now = || self.options.clock.now();
+        let (max_bytes, timeout) = (self.options.max_file_bytes, self.options.lock_timeout);
+        // The first steps: the core decides, this thread performs.
+        let (mut core, mut decision) =
+            Prepare::start(self, &run, self.store.as_ref(), only_if_stale, now());
+        let Ready {
+            loaded,
+            mut plan,
+            lock,
+            may_save,
+        } = loop {
+            decision = match decision {
+                Decision::Perform(Io::Load(store)) => core.loaded(store.load(max_bytes), now()),
+                Decision::Perform(Io::Lock(store)) => core.locked(store.lock(timeout)),
+                Decision::Perform(Io::Reload(store)) => {
+                    let loaded = store.load(max_bytes);
+                    core.reloaded(loaded, store.sweep(), now())
                 }
-            }
-            let quarantined = (lock.is_some() && matches!(loaded, Loaded::Corrupt(_)))
-                .then(|| store.quarantine(self.options.clock.now()));
-            may_save &= self.recover(store, &loaded, quarantined);
-        }
+                Decision::Perform(Io::Quarantine(store)) => {
+                    core.quarantined(store.quarantine(now()))
+                }
+                Decision::Finish(plan) => return self.finish(&run, plan, &[], None, started),
+                Decision::Validate(ready) => break ready,
+            };
+        };
         // Fleet store (`fleet/`): stale shared sections from Redis, or leased to validate.
         // Rounds: what this host must validate first, then what other hosts' leases leave.
         let mut fleet = self.fleet_claim(&mut plan);

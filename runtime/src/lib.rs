@@ -51,6 +51,7 @@ mod fleet;
 mod gate;
 mod policy;
 mod random;
+mod refresh;
 mod section;
 mod stats;
 mod store;
