@@ -441,6 +441,16 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         None
     }
 
+    /// The record of an unconfigured section, for the core's tests to build files from.
+    #[cfg(test)]
+    pub(crate) fn unconfigured_record_for_tests(
+        &self,
+        index: usize,
+        now: SystemTime,
+    ) -> SectionRecord {
+        self.unconfigured_record(index, now)
+    }
+
     fn unconfigured_record(&self, index: usize, now: SystemTime) -> SectionRecord {
         SectionRecord {
             section_hash: section_hash(&self.keys[index]),
