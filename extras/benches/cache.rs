@@ -61,7 +61,7 @@ fn warm(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    // The parts of the warm path, to compare with DESIGN.md's floors.
+    // The parts of the warm path, to compare with the floors in BENCHMARKS.md.
     group.bench_function("read_file_4", |b| {
         b.iter(|| std::fs::read(black_box(&cache_path)).expect("read"))
     });
@@ -114,6 +114,16 @@ fn lookup(c: &mut Criterion) {
         b.iter(|| with_warning.status(black_box(RealisticKind::Vector)))
     });
     group.bench_function("statuses_4", |b| b.iter(|| cache.statuses()));
+    // The floors of the two lookups, in the same run: the same answers in a plain `Vec`
+    // (no snapshot, no atomics), read by index; and the clone of one `Availability`.
+    let plain: Vec<_> = cache.statuses().into_iter().map(|(_, s)| s).collect();
+    let index = RealisticKind::Csv.index();
+    group.bench_function("floor_index_is_available", |b| {
+        b.iter(|| black_box(&plain)[black_box(index)].is_available())
+    });
+    group.bench_function("floor_index_clone", |b| {
+        b.iter(|| black_box(&plain)[black_box(index)].clone())
+    });
     group.finish();
 }
 

@@ -11,11 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cache::{
-    AvailabilityCache, AvailabilityCacheBuilder, RefreshReport, config_mtime, file_of,
-    save_with_retries,
-};
+use crate::builder::AvailabilityCacheBuilder;
+use crate::cache::{AvailabilityCache, RefreshReport, config_mtime, save_with_retries};
 use crate::error::Error;
+use crate::refresh::{Decision, Io, Prepare, Ready};
 use crate::section::StorageAvailability;
 use crate::store::{CacheStore, Loaded, LockOutcome};
 use crate::validate_async;
@@ -127,60 +126,50 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         let started = Instant::now();
         let _gate = self.gate_enter_async().await;
         let run = self.begin();
-        if only_if_stale {
-            let plan = self.plan(None, &run, self.options.clock.now());
-            if run.nothing_to_do(&plan) {
-                return self.finish(&run, plan, &[], None, started);
-            }
-        }
-        let max_bytes = self.options.max_file_bytes;
-
-        // 1. Without the lock.
-        let loaded = match &self.store {
-            Some(store) => on_blocking_thread(store, move |s| s.load(max_bytes))
-                .await
-                .unwrap_or(Loaded::Missing),
-            None => Loaded::Missing,
-        };
-        let plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
-        if run.nothing_to_do(&plan) {
-            return self.finish(&run, plan, &[], None, started);
-        }
-
-        // 2. Under the lock.
-        let (mut loaded, mut plan) = (loaded, plan);
-        let mut lock = None;
-        let mut may_save = false;
-        if let Some(store) = &self.store {
-            let timeout = self.options.lock_timeout;
-            let outcome = on_blocking_thread(store, move |s| s.lock(timeout))
-                .await
-                .unwrap_or_else(|| LockOutcome::Unavailable("the lock task failed".into()));
-            (lock, may_save) = self.after_lock(store.as_ref(), outcome);
-            if lock.is_some() {
-                let now = self.options.clock.now();
-                let (reloaded, quarantined, swept) = on_blocking_thread(store, move |s| {
-                    let loaded = s.load(max_bytes);
-                    let quarantined =
-                        matches!(loaded, Loaded::Corrupt(_)).then(|| s.quarantine(now));
-                    (loaded, quarantined, s.sweep())
-                })
-                .await
-                .unwrap_or((Loaded::Missing, None, 0));
-                loaded = reloaded;
-                plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
-                self.count_swept(swept);
-                // A neighbour did the work while we waited: reuse it, write nothing.
-                if run.nothing_to_do(&plan) {
-                    return self.finish(&run, plan, &[], None, started);
+        let now = || self.options.clock.now();
+        let (max_bytes, timeout) = (self.options.max_file_bytes, self.options.lock_timeout);
+        // The first steps: the core decides, a blocking thread performs each file step.
+        let (mut core, mut decision) =
+            Prepare::start(self, &run, self.store.as_ref(), only_if_stale, now());
+        let Ready {
+            loaded,
+            mut plan,
+            mut lock,
+            may_save,
+        } = loop {
+            decision = match decision {
+                Decision::Perform(Io::Load(store)) => {
+                    let loaded = on_blocking_thread(store, move |s| s.load(max_bytes)).await;
+                    core.loaded(loaded.unwrap_or(Loaded::Missing), now())
                 }
-                may_save &= self.recover(store.as_ref(), &loaded, quarantined);
-            } else {
-                may_save &= self.recover(store.as_ref(), &loaded, None);
-            }
-        }
+                Decision::Perform(Io::Lock(store)) => {
+                    let outcome = on_blocking_thread(store, move |s| s.lock(timeout))
+                        .await
+                        .unwrap_or_else(|| LockOutcome::Unavailable("the lock task failed".into()));
+                    core.locked(outcome)
+                }
+                Decision::Perform(Io::Reload(store)) => {
+                    let (loaded, swept) =
+                        on_blocking_thread(store, move |s| (s.load(max_bytes), s.sweep()))
+                            .await
+                            .unwrap_or((Loaded::Missing, 0));
+                    core.reloaded(loaded, swept, now())
+                }
+                Decision::Perform(Io::Quarantine(store)) => {
+                    let now = now();
+                    let result = on_blocking_thread(store, move |s| s.quarantine(now))
+                        .await
+                        .unwrap_or_else(|| {
+                            Err(std::io::Error::other("the quarantine task failed"))
+                        });
+                    core.quarantined(result)
+                }
+                Decision::Finish(plan) => return self.finish(&run, plan, &[], None, started),
+                Decision::Validate(ready) => break ready,
+            };
+        };
 
-        // 3. Fleet store (`shared/`), then validate: in rounds, what this host must validate
+        // 3. Fleet store (`fleet/`), then validate: in rounds, what this host must validate
         //    first, then what other hosts' leases leave.
         let mut fleet = self.fleet_claim_async(&mut plan).await;
         let mut stale = Vec::new();

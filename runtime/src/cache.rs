@@ -2,40 +2,35 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant, SystemTime};
 
 use storage_availability_schema::{
     CacheFile, Metadata, SCHEMA_VERSION, SectionHash, SectionRecord, Timestamp,
 };
 
-use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::fingerprint::{KeyContext, SectionKey};
+use crate::fleet::FleetOptions;
 use crate::gate::Gate;
+use crate::policy;
+use crate::policy::Stale;
+use crate::refresh::{Decision, Io, Prepare, Ready};
 use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
-use crate::shared::{FleetCounters, FleetOptions};
 use crate::store::StoreLock;
-use crate::store::fallback::writable_location;
-use crate::store::path::{cache_path_for_config, cache_path_for_type};
-use crate::store::{CacheStore, FileStore, Loaded, LockOutcome};
+use crate::store::{CacheStore, Loaded, LockOutcome};
 use crate::validate::{self, Ending, Finished};
+
+pub(crate) use crate::stats::{Counters, bump};
+pub(crate) use crate::stats::{RefreshReport, Stats};
+
+use crate::builder::{AvailabilityCacheBuilder, Options};
 
 const TARGET: &str = "storage_availability";
 
-/// Positive results are reused for this long by default.
-const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
-/// A failed section is retried after this by default, doubling per consecutive failure.
-const DEFAULT_RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
-/// The backoff of failed sections never exceeds this.
-const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
-/// A record checked more than this far in the future is treated as expired (clock skew).
-const FUTURE_TOLERANCE: Duration = Duration::from_secs(5 * 60);
-const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_MAX_PARALLEL: usize = 16;
-const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
-const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of one save, with a short backoff between them.
 const SAVE_ATTEMPTS: u32 = 3;
 
@@ -79,7 +74,8 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     pub(crate) store: Option<Arc<dyn CacheStore>>,
     pub(crate) config_path: Option<PathBuf>,
     /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
-    snapshot: RwLock<Arc<Snapshot>>,
+    /// Published with `arc-swap`: a reader never takes a lock and never waits for a writer.
+    snapshot: ArcSwap<Snapshot>,
     /// Entered for a whole refresh: at most one validation per section in this process.
     gate: Gate,
     /// Flags between refreshes; locked only briefly, never across validation.
@@ -88,19 +84,8 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     warned_save: AtomicBool,
     /// A cache file of another config type was found (warned once).
     warned_foreign: AtomicBool,
-    /// The fleet store of `scope = "shared"` sections, if any (see `shared/`).
+    /// The fleet store of `scope = "shared"` sections, if any (see `fleet/`).
     pub(crate) fleet: FleetOptions,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    max_age: Option<Duration>,
-    retry_failed_after: Duration,
-    validation_timeout: Duration,
-    pub(crate) max_parallel: usize,
-    pub(crate) max_file_bytes: u64,
-    pub(crate) lock_timeout: Duration,
-    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// One section as readers see it.
@@ -149,373 +134,6 @@ impl RefreshRun {
 /// For one section: a fresh record to reuse and where it came from, or why to validate.
 pub(crate) type Planned = Result<(SectionRecord, Source), Stale>;
 
-/// Why a section is validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stale {
-    Missing,
-    Changed,
-    Expired,
-    RetryDue,
-    Future,
-    Invalidated,
-    /// `#[storage(cache = false)]`: never reused from the file.
-    NotReused,
-    /// Its key could not be computed: never reused.
-    Uncacheable,
-}
-
-impl Stale {
-    fn as_str(self) -> &'static str {
-        match self {
-            Stale::Missing => "no cached record",
-            Stale::Changed => "section changed",
-            Stale::Expired => "result expired",
-            Stale::RetryDue => "failed, retry due",
-            Stale::Future => "timestamp in the future",
-            Stale::Invalidated => "invalidated",
-            Stale::NotReused => "not reused across starts",
-            Stale::Uncacheable => "key cannot be computed",
-        }
-    }
-}
-
-/// What a [`refresh`](AvailabilityCache::refresh) did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct RefreshReport {
-    /// Sections whose validator ran, by name.
-    pub validated: Vec<&'static str>,
-    /// Sections whose cached record was reused, by name.
-    pub reused: Vec<&'static str>,
-    /// Whether the cache file was written.
-    pub saved: bool,
-    /// How long the refresh took.
-    pub duration: Duration,
-}
-
-/// Counters of what the cache did since it was opened. Every recovery is counted here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Sections answered from a fresh cached record (file or memory).
-    pub hits: u64,
-    /// Sections found stale and validated.
-    pub misses: u64,
-    /// Validator runs (including timed-out and panicked ones).
-    pub validations: u64,
-    /// Validators abandoned after their timeout.
-    pub timeouts: u64,
-    /// Validators that panicked.
-    pub panics: u64,
-    /// Cache files written.
-    pub saves: u64,
-    /// Saves that failed after every attempt (results kept in memory).
-    pub save_failures: u64,
-    /// Corrupt or oversized files moved aside and regenerated.
-    pub corrupt_recovered: u64,
-    /// Files of another version or unreadable files replaced.
-    pub incompatible_replaced: u64,
-    /// Lock waits that ran out: validated without saving.
-    pub lock_timeouts: u64,
-    /// Leftover temp files of interrupted saves removed.
-    pub temp_files_swept: u64,
-    /// Refreshes run (including the one in `open`).
-    pub refreshes: u64,
-    /// Shared sections answered from a fresh record in the fleet store (Redis).
-    pub shared_hits: u64,
-    /// Records written to the fleet store.
-    pub shared_publishes: u64,
-    /// Fleet store records ignored (unparsable, another schema or another hash); each is
-    /// overwritten by this host's validation.
-    pub shared_ignored: u64,
-    /// Fleet store records ignored because they were unsigned or mis-signed while the cache
-    /// has a [`shared_secret`](AvailabilityCacheBuilder::shared_secret) (also counted in
-    /// `shared_ignored`); each is overwritten by this host's validation.
-    pub shared_unsigned: u64,
-    /// Refreshes in which the fleet store failed (unreachable, slow, bad reply): the rest of
-    /// that refresh worked locally.
-    pub shared_errors: u64,
-    /// Shared sections whose result this host had to poll for (sleeping) while another host
-    /// held the validation lease, after validating its own leased and host-scoped sections.
-    /// A record that was already published when this host got to it is not a wait.
-    pub lease_waits: u64,
-    /// Waits that ran past their bound: the section was validated here, without the lease.
-    pub lease_timeouts: u64,
-    /// Cache files found that were not ours (another user's, writable by group or others,
-    /// a symbolic link): not trusted, every section validated afresh, the file replaced by
-    /// the next save when the directory allows. See "Trust model" in README.md.
-    pub untrusted: u64,
-    /// Sections whose key could not be computed (their `Serialize` failed or panicked, or
-    /// the host or working directory is unknown): validated at every open, never reused.
-    pub uncacheable: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    validations: AtomicU64,
-    timeouts: AtomicU64,
-    panics: AtomicU64,
-    saves: AtomicU64,
-    save_failures: AtomicU64,
-    corrupt_recovered: AtomicU64,
-    incompatible_replaced: AtomicU64,
-    lock_timeouts: AtomicU64,
-    temp_files_swept: AtomicU64,
-    refreshes: AtomicU64,
-    untrusted: AtomicU64,
-    warned_untrusted: std::sync::atomic::AtomicBool,
-    uncacheable: AtomicU64,
-    pub(crate) fleet: FleetCounters,
-}
-
-pub(crate) fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
-}
-
-/// Options for [`AvailabilityCache`], from [`AvailabilityCache::builder`].
-///
-/// # Example
-///
-/// ```
-/// use std::time::Duration;
-/// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
-///
-/// #[derive(serde::Serialize, StorageAvailability)]
-/// struct Config { #[storage(validate = check)] kv: String }
-/// fn check(_: &String) -> Outcome { Outcome::ok() }
-///
-/// let dir = tempfile::tempdir().unwrap();
-/// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
-///     .config_path(dir.path().join("storage.yaml"))
-///     .max_age(Some(Duration::from_secs(3600)))
-///     .retry_failed_after(Duration::from_secs(10))
-///     .validation_timeout(Duration::from_secs(2))
-///     .max_parallel(4)
-///     .open()
-///     .unwrap();
-/// assert!(cache.path().is_some());
-/// ```
-#[must_use = "a builder does nothing until `open` is called"]
-pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
-    config: C,
-    config_path: Option<PathBuf>,
-    cache_path: Option<PathBuf>,
-    store: Option<Box<dyn CacheStore>>,
-    persist: bool,
-    options: Options,
-    app_version: Option<String>,
-    invalid: Option<Error>,
-    pub(crate) fleet: FleetOptions,
-}
-
-impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AvailabilityCacheBuilder")
-            .field("config_type", &C::config_type())
-            .field("config_path", &self.config_path)
-            .field("cache_path", &self.cache_path)
-            .field("store", &self.store)
-            .field("persist", &self.persist)
-            .field("options", &self.options)
-            .field("app_version", &self.app_version)
-            .field("fleet", &self.fleet)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
-    fn new(config: C) -> Self {
-        AvailabilityCacheBuilder {
-            config,
-            config_path: None,
-            cache_path: None,
-            store: None,
-            persist: true,
-            options: Options {
-                max_age: Some(DEFAULT_MAX_AGE),
-                retry_failed_after: DEFAULT_RETRY_FAILED_AFTER,
-                validation_timeout: DEFAULT_VALIDATION_TIMEOUT,
-                max_parallel: DEFAULT_MAX_PARALLEL,
-                max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-                lock_timeout: DEFAULT_LOCK_TIMEOUT,
-                clock: Arc::new(SystemClock),
-            },
-            app_version: None,
-            invalid: None,
-            fleet: FleetOptions::default(),
-        }
-    }
-
-    pub(crate) fn reject(mut self, option: &'static str, reason: &str) -> Self {
-        if self.invalid.is_none() {
-            self.invalid = Some(Error::InvalidOption {
-                option,
-                reason: reason.to_owned(),
-            });
-        }
-        self
-    }
-
-    /// The config file the cache belongs to: the cache file goes next to it as
-    /// `<stem>.<8 hex>.availability.json`. Its path and mtime are recorded for diagnostics.
-    pub fn config_path(mut self, path: impl AsRef<Path>) -> Self {
-        self.config_path = Some(path.as_ref().to_owned());
-        self
-    }
-
-    /// Where to keep the cache file, overriding the path derived from the config path.
-    pub fn cache_path(mut self, path: impl AsRef<Path>) -> Self {
-        self.cache_path = Some(path.as_ref().to_owned());
-        self
-    }
-
-    /// A custom store, overriding both paths.
-    pub fn store(mut self, store: impl CacheStore + 'static) -> Self {
-        self.store = Some(Box::new(store));
-        self
-    }
-
-    /// How long a positive result is reused; `None` = until the section changes.
-    /// Default: 24 hours.
-    pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
-        self.options.max_age = max_age;
-        self
-    }
-
-    /// How long a failed result is reused before the section is retried; doubles with each
-    /// consecutive failure, capped at one hour. Default: 30 seconds.
-    pub fn retry_failed_after(mut self, after: Duration) -> Self {
-        self.options.retry_failed_after = after;
-        self
-    }
-
-    /// The timeout of a validator without its own `timeout_ms`. Default: 10 seconds.
-    pub fn validation_timeout(mut self, timeout: Duration) -> Self {
-        if timeout.is_zero() {
-            return self.reject("validation_timeout", "must be greater than zero");
-        }
-        self.options.validation_timeout = timeout;
-        self
-    }
-
-    /// How many validators run at once. Default: 16.
-    pub fn max_parallel(mut self, n: usize) -> Self {
-        if n == 0 {
-            return self.reject("max_parallel", "must be at least 1");
-        }
-        self.options.max_parallel = n;
-        self
-    }
-
-    /// Cache files larger than this are refused unread (and moved aside). Default: 1 MiB.
-    pub fn max_file_bytes(mut self, n: u64) -> Self {
-        if n == 0 {
-            return self.reject("max_file_bytes", "must be at least 1");
-        }
-        self.options.max_file_bytes = n;
-        self
-    }
-
-    /// How long to wait for another process that is validating; past it, validate without
-    /// saving. Default: 30 seconds.
-    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.options.lock_timeout = timeout;
-        self
-    }
-
-    /// `false`: keep results in memory only, never touch the file system. Default: `true`.
-    pub fn persist(mut self, persist: bool) -> Self {
-        self.persist = persist;
-        self
-    }
-
-    /// The application version in every section key, so that a new release revalidates.
-    /// Default: the `CARGO_PKG_VERSION` of the crate that derives the config
-    /// ([`StorageAvailability::app_version`]); set it when the config type lives in a library
-    /// crate whose version does not change with the application's.
-    ///
-    /// ```
-    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
-    /// # #[derive(serde::Serialize, StorageAvailability)]
-    /// # struct Config { #[storage(validate = check)] kv: String }
-    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
-    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
-    ///     .persist(false)
-    ///     .app_version(env!("CARGO_PKG_VERSION"))
-    ///     .open()
-    ///     .unwrap();
-    /// # let _ = cache;
-    /// ```
-    pub fn app_version(mut self, version: impl Into<String>) -> Self {
-        let version = version.into();
-        if version.is_empty() {
-            return self.reject("app_version", "must not be empty");
-        }
-        self.app_version = Some(version);
-        self
-    }
-
-    /// The clock used for expiry and timestamps (a [`ManualClock`](crate::ManualClock) in
-    /// tests). Default: the system clock.
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.options.clock = Arc::new(clock);
-        self
-    }
-
-    /// The cache, before its first refresh.
-    pub(crate) fn build(self) -> Result<AvailabilityCache<C>, Error> {
-        if let Some(error) = self.invalid {
-            return Err(error);
-        }
-        let store: Option<Arc<dyn CacheStore>> = if !self.persist {
-            None
-        } else if let Some(store) = self.store {
-            Some(Arc::from(store))
-        } else if let Some(path) = &self.cache_path {
-            Some(Arc::new(FileStore::new(path)))
-        } else if let Some(config_path) = &self.config_path {
-            match cache_path_for_config(config_path, C::config_type()) {
-                Ok(path) => Some(Arc::new(FileStore::new(writable_location(path)))),
-                Err(error) => {
-                    tracing::warn!(target: TARGET, config_path = %config_path.display(), %error,
-                        "cannot derive the cache file path; keeping results in memory");
-                    None
-                }
-            }
-        } else if let Some(path) = cache_path_for_type(C::config_type()) {
-            Some(Arc::new(FileStore::new(path)))
-        } else {
-            tracing::warn!(target: TARGET, config_type = C::config_type(),
-                "no config path, cache path or platform cache directory; keeping results in memory");
-            None
-        };
-        let config_path = self
-            .config_path
-            .map(|p| std::path::absolute(&p).unwrap_or(p));
-        let context = KeyContext::new(
-            self.app_version
-                .unwrap_or_else(|| C::app_version().to_owned()),
-        );
-        let mut cache =
-            AvailabilityCache::new(self.config, self.options, store, config_path, &context);
-        cache.fleet = self.fleet;
-        Ok(cache)
-    }
-}
-
-impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
-    /// Opens the cache: reads the file, validates every stale configured section and saves.
-    ///
-    /// Fails only for an invalid option; every cache problem is recovered from.
-    pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
-        let cache = self.build()?;
-        cache.refresh_now();
-        Ok(cache)
-    }
-}
-
 impl<C: BlockingValidators> AvailabilityCache<C> {
     /// Opens the cache for `config`, whose config file is `config_path`, with default
     /// options. The cache file goes next to the config file.
@@ -531,7 +149,36 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     /// and saves. Readers keep reading the previous answers until it is done; concurrent
     /// calls wait for the running one and then find nothing left to do.
     pub fn refresh(&self) -> Result<RefreshReport, Error> {
-        Ok(self.refresh_now())
+        Ok(self.refresh_now(false))
+    }
+
+    /// The blocking form of `refresh_if_stale` (feature `tokio`): revalidates only the
+    /// sections whose answer in memory has expired, whose failure backoff is over, or that
+    /// were [`invalidate`](Self::invalidate)d; when there are none it returns at once,
+    /// without touching the file system. Made to be called from a timer thread in a
+    /// long-running service. (Named apart from the async `refresh_if_stale`, which keeps its
+    /// name: a type cannot have two inherent methods of one name.)
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::open(Config { kv: "k".into() }, dir.path().join("s.yaml"))
+    ///     .unwrap();
+    /// // Everything is fresh: nothing validated, nothing read or written.
+    /// let report = cache.refresh_if_stale_blocking().unwrap();
+    /// assert!(report.validated.is_empty() && !report.saved);
+    /// cache.invalidate(ConfigKind::Kv);
+    /// assert_eq!(cache.refresh_if_stale_blocking().unwrap().validated, ["kv"]);
+    /// ```
+    pub fn refresh_if_stale_blocking(&self) -> Result<RefreshReport, Error> {
+        Ok(self.refresh_now(true))
     }
 }
 
@@ -541,12 +188,13 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         AvailabilityCacheBuilder::new(config)
     }
 
-    fn new(
+    pub(crate) fn new(
         config: C,
         options: Options,
         store: Option<Arc<dyn CacheStore>>,
         config_path: Option<PathBuf>,
         context: &KeyContext,
+        fleet: FleetOptions,
     ) -> Self {
         let stats = Counters::default();
         let (keys, uncacheable) = C::Kind::ALL
@@ -571,7 +219,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             keys,
             store,
             config_path,
-            snapshot: RwLock::new(Arc::new(Snapshot { entries })),
+            snapshot: ArcSwap::from_pointee(Snapshot { entries }),
             gate: Gate::default(),
             uncacheable,
             state: Mutex::new(RefreshState {
@@ -583,7 +231,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             stats,
             warned_save: AtomicBool::new(false),
             warned_foreign: AtomicBool::new(false),
-            fleet: FleetOptions::default(),
+            fleet,
         }
     }
 
@@ -648,31 +296,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
 
     /// What the cache did since it was opened.
     pub fn stats(&self) -> Stats {
-        let c = &self.stats;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            hits: get(&c.hits),
-            misses: get(&c.misses),
-            validations: get(&c.validations),
-            timeouts: get(&c.timeouts),
-            panics: get(&c.panics),
-            saves: get(&c.saves),
-            save_failures: get(&c.save_failures),
-            corrupt_recovered: get(&c.corrupt_recovered),
-            incompatible_replaced: get(&c.incompatible_replaced),
-            lock_timeouts: get(&c.lock_timeouts),
-            temp_files_swept: get(&c.temp_files_swept),
-            refreshes: get(&c.refreshes),
-            shared_hits: get(&c.fleet.hits),
-            shared_publishes: get(&c.fleet.publishes),
-            shared_ignored: get(&c.fleet.ignored),
-            shared_unsigned: get(&c.fleet.unsigned),
-            shared_errors: get(&c.fleet.errors),
-            lease_waits: get(&c.fleet.lease_waits),
-            lease_timeouts: get(&c.fleet.lease_timeouts),
-            untrusted: get(&c.untrusted),
-            uncacheable: get(&c.uncacheable),
-        }
+        self.stats.snapshot()
     }
 
     /// The cache file's path; `None` when results are kept in memory only.
@@ -692,17 +316,15 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         storage_availability_schema::schema_for_sections(&names)
     }
 
+    /// Lock-free: `arc-swap`'s `load` borrows the current snapshot without touching a lock
+    /// or the reference count on the fast path.
+    #[inline]
     fn read_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
-        let guard = self.snapshot.read().unwrap_or_else(PoisonError::into_inner);
-        f(&guard)
+        f(&self.snapshot.load())
     }
 
     fn install(&self, snapshot: Snapshot) {
-        let snapshot = Arc::new(snapshot);
-        *self
-            .snapshot
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = snapshot;
+        self.snapshot.store(Arc::new(snapshot));
     }
 
     fn lock_state(&self) -> MutexGuard<'_, RefreshState> {
@@ -717,7 +339,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 
     fn read_snapshot_arc(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.snapshot.read().unwrap_or_else(PoisonError::into_inner))
+        self.snapshot.load_full()
     }
 
     /// Is `record` a fresh answer for section `index` at `now`?
@@ -730,57 +352,6 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         let max_age = C::max_age(C::Kind::ALL[index]).or(self.options.max_age);
         self.options
             .freshness_within(self.keys[index].as_str(), record, now, max_age)
-    }
-}
-
-impl Options {
-    /// Is `record` a fresh answer, at `now`, for the section whose current key is `key` and
-    /// whose passed results are fresh for `max_age` (its `max_age_secs`, else the builder's)?
-    /// The rules of the file, also applied to records of the fleet store.
-    pub(crate) fn freshness_within(
-        &self,
-        key: &str,
-        record: &SectionRecord,
-        now: SystemTime,
-        max_age: Option<Duration>,
-    ) -> Result<(), Stale> {
-        if record.section_hash.as_str() != key {
-            return Err(Stale::Changed);
-        }
-        let checked_at = record.checked_at.0;
-        let age = match now.duration_since(checked_at) {
-            Ok(age) => age,
-            Err(ahead) if ahead.duration() > FUTURE_TOLERANCE => return Err(Stale::Future),
-            Err(_) => Duration::ZERO,
-        };
-        if record.validation_passed {
-            match max_age {
-                Some(max_age) if age >= max_age => Err(Stale::Expired),
-                _ => Ok(()),
-            }
-        } else if age >= self.backoff(record.consecutive_failures) {
-            Err(Stale::RetryDue)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// `retry_failed_after * 2^(failures - 1)`, capped at one hour.
-    pub(crate) fn backoff(&self, consecutive_failures: u32) -> Duration {
-        let doublings = consecutive_failures.saturating_sub(1).min(31);
-        self.retry_failed_after
-            .saturating_mul(1u32 << doublings)
-            .min(MAX_BACKOFF.max(self.retry_failed_after))
-    }
-
-    /// How long a positive result is reused (`None`: until the section changes).
-    pub(crate) fn max_age(&self) -> Option<Duration> {
-        self.max_age
-    }
-
-    /// The timeout of a validator without its own `timeout_ms`.
-    pub(crate) fn validation_timeout(&self) -> Duration {
-        self.validation_timeout
     }
 }
 
@@ -870,6 +441,16 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         None
     }
 
+    /// The record of an unconfigured section, for the core's tests to build files from.
+    #[cfg(test)]
+    pub(crate) fn unconfigured_record_for_tests(
+        &self,
+        index: usize,
+        now: SystemTime,
+    ) -> SectionRecord {
+        self.unconfigured_record(index, now)
+    }
+
     fn unconfigured_record(&self, index: usize, now: SystemTime) -> SectionRecord {
         SectionRecord {
             section_hash: section_hash(&self.keys[index]),
@@ -901,44 +482,38 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         }
     }
 
-    /// The blocking refresh: every phase on this thread.
-    fn refresh_now(&self) -> RefreshReport {
+    /// The blocking refresh: every phase on this thread. With `only_if_stale`, nothing is
+    /// read unless the answers in memory have something stale (or unsaved).
+    pub(crate) fn refresh_now(&self, only_if_stale: bool) -> RefreshReport {
         let started = Instant::now();
         let _gate = self.gate.enter();
         let run = self.begin();
-
-        // 1. Without the lock: a warm start needs nothing more than this read.
-        let loaded = match self.store.as_deref() {
-            Some(store) => store.load(self.options.max_file_bytes),
-            None => Loaded::Missing,
-        };
-        let plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
-        if run.nothing_to_do(&plan) {
-            return self.finish(&run, plan, &[], None, started);
-        }
-
-        // 2. Under the lock: read again (a neighbour may have done the work), recover from
-        //    a broken file, validate what is still stale, save.
-        let (mut loaded, mut plan) = (loaded, plan);
-        let mut lock = None;
-        let mut may_save = false;
-        if let Some(store) = self.store.as_deref() {
-            let outcome = store.lock(self.options.lock_timeout);
-            (lock, may_save) = self.after_lock(store, outcome);
-            if lock.is_some() {
-                loaded = store.load(self.options.max_file_bytes);
-                plan = self.plan(file_of(&loaded), &run, self.options.clock.now());
-                self.count_swept(store.sweep());
-                // A neighbour did the work while we waited: reuse it, write nothing.
-                if run.nothing_to_do(&plan) {
-                    return self.finish(&run, plan, &[], None, started);
+        let now = || self.options.clock.now();
+        let (max_bytes, timeout) = (self.options.max_file_bytes, self.options.lock_timeout);
+        // The first steps: the core decides, this thread performs.
+        let (mut core, mut decision) =
+            Prepare::start(self, &run, self.store.as_ref(), only_if_stale, now());
+        let Ready {
+            loaded,
+            mut plan,
+            lock,
+            may_save,
+        } = loop {
+            decision = match decision {
+                Decision::Perform(Io::Load(store)) => core.loaded(store.load(max_bytes), now()),
+                Decision::Perform(Io::Lock(store)) => core.locked(store.lock(timeout)),
+                Decision::Perform(Io::Reload(store)) => {
+                    let loaded = store.load(max_bytes);
+                    core.reloaded(loaded, store.sweep(), now())
                 }
-            }
-            let quarantined = (lock.is_some() && matches!(loaded, Loaded::Corrupt(_)))
-                .then(|| store.quarantine(self.options.clock.now()));
-            may_save &= self.recover(store, &loaded, quarantined);
-        }
-        // Fleet store (`shared/`): stale shared sections from Redis, or leased to validate.
+                Decision::Perform(Io::Quarantine(store)) => {
+                    core.quarantined(store.quarantine(now()))
+                }
+                Decision::Finish(plan) => return self.finish(&run, plan, &[], None, started),
+                Decision::Validate(ready) => break ready,
+            };
+        };
+        // Fleet store (`fleet/`): stale shared sections from Redis, or leased to validate.
         // Rounds: what this host must validate first, then what other hosts' leases leave.
         let mut fleet = self.fleet_claim(&mut plan);
         let mut stale = Vec::new();
@@ -1111,11 +686,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 warnings,
                 checked_at: Timestamp(checked_at),
                 duration_ms: done.duration.as_secs_f64() * 1000.0,
-                consecutive_failures: if passed {
-                    0
-                } else {
-                    previous_failures.saturating_add(1)
-                },
+                consecutive_failures: policy::consecutive_failures(passed, previous_failures),
             };
             plan[index] = Ok((record, Source::Validated));
         }
@@ -1297,21 +868,22 @@ pub(crate) fn file_of(loaded: &Loaded) -> Option<&CacheFile> {
     }
 }
 
-/// The consecutive failures recorded for this very section content before this validation.
-fn previous_failures(
-    file: Option<&CacheFile>,
-    current: &Snapshot,
+/// The consecutive failures recorded for this very section content before this validation,
+/// in the file and in memory.
+fn previous_failures<'a>(
+    file: Option<&'a CacheFile>,
+    current: &'a Snapshot,
     name: &str,
     index: usize,
-    key: &SectionKey,
-) -> u32 {
-    let same = |r: &&SectionRecord| r.section_hash.as_str() == key.as_str() && !r.validation_passed;
+    key: &'a SectionKey,
+) -> impl Iterator<Item = u32> + 'a {
+    let same = move |r: &&SectionRecord| r.section_hash.as_str() == key.as_str();
     let from_file = file.and_then(|f| f.sections.get(name)).filter(same);
     let from_memory = current.entries[index].record.as_ref().filter(same);
     from_file
-        .map(|r| r.consecutive_failures.max(1))
-        .max(from_memory.map(|r| r.consecutive_failures.max(1)))
-        .unwrap_or(0)
+        .into_iter()
+        .chain(from_memory)
+        .map(policy::failures_of)
 }
 
 fn section_hash(key: &SectionKey) -> SectionHash {

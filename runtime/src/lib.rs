@@ -41,14 +41,19 @@
 
 #[cfg(feature = "tokio")]
 mod async_cache;
+mod builder;
 mod cache;
 pub mod checks;
 mod clock;
 mod error;
 mod fingerprint;
+mod fleet;
 mod gate;
+mod policy;
+mod random;
+mod refresh;
 mod section;
-mod shared;
+mod stats;
 mod store;
 mod validate;
 #[cfg(feature = "tokio")]
@@ -58,21 +63,23 @@ mod validate_async;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use cache::{AvailabilityCache, AvailabilityCacheBuilder, RefreshReport, Stats};
+pub use builder::AvailabilityCacheBuilder;
+pub use cache::AvailabilityCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use fingerprint::{
     KeyContext, KeyError, SectionKey, SectionSpec, canonical_json, section_key, section_key_with,
     section_key_with_scope,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use fleet::RedisStore;
+pub use fleet::{DEFAULT_NAMESPACE, SharedError, SharedStore};
 pub use section::{
     Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
     UnknownKind, ValidationFuture,
 };
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use shared::RedisStore;
-pub use shared::{DEFAULT_NAMESPACE, SharedError, SharedStore};
+pub use stats::{RefreshReport, Stats};
 pub use store::{CacheStore, FileStore, Loaded, LockOutcome, StoreLock};
 #[doc(hidden)]
 pub use store::{FaultInjector, SaveStep};

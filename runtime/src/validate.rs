@@ -124,13 +124,23 @@ pub(crate) fn on_time(finished_at: Instant, deadline: Instant) -> bool {
 fn timed_out<K>(kind: K, timeout: Duration, duration: Duration) -> Finished<K> {
     Finished {
         kind,
-        outcome: Outcome::failed(format!(
-            "validation timed out after {}",
-            format_duration(timeout)
-        )),
+        outcome: timed_out_outcome(timeout),
         duration,
         ending: Ending::TimedOut,
     }
+}
+
+/// The one message of a validator abandoned (blocking) or cancelled (async) at its timeout.
+pub(crate) fn timed_out_outcome(timeout: Duration) -> Outcome {
+    Outcome::failed(format!(
+        "validation timed out after {}",
+        format_duration(timeout)
+    ))
+}
+
+/// The one message of a validator that panicked, from the panic's payload.
+pub(crate) fn panicked_outcome(payload: &(dyn std::any::Any + Send)) -> Outcome {
+    Outcome::failed(format!("validator panicked: {}", panic_message(payload)))
 }
 
 /// One result per job: a job without one (which the runners rule out) is reported as a
@@ -168,10 +178,7 @@ fn spawn_validator<C: StorageAvailability>(
             let duration = started.elapsed();
             let (outcome, ending) = match result {
                 Ok(outcome) => (outcome, Ending::Completed),
-                Err(payload) => (
-                    Outcome::failed(format!("validator panicked: {}", panic_message(&*payload))),
-                    Ending::Panicked,
-                ),
+                Err(payload) => (panicked_outcome(&*payload), Ending::Panicked),
             };
             // The receiver is gone when the section already timed out: drop the result.
             let _ = sender.send(Report {

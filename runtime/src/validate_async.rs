@@ -12,14 +12,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::section::{Outcome, StorageAvailability};
-use crate::validate::{Ending, Finished, fill_missing, format_duration, panic_message};
-
-fn timed_out(timeout: Duration) -> Outcome {
-    Outcome::failed(format!(
-        "validation timed out after {}",
-        format_duration(timeout)
-    ))
-}
+use crate::validate::{
+    Ending, Finished, fill_missing, panicked_outcome, timed_out_outcome as timed_out,
+};
 
 /// Validates `jobs` concurrently; one result per job, in the order given. Dropping the
 /// returned future aborts the async validators still running.
@@ -72,17 +67,14 @@ pub(crate) async fn run<C: StorageAvailability>(
                 let Some(&index) = index_of.get(&error.id()) else {
                     continue;
                 };
-                let message = if error.is_panic() {
-                    format!(
-                        "validator panicked: {}",
-                        panic_message(&*error.into_panic())
-                    )
+                let outcome = if error.is_panic() {
+                    panicked_outcome(&*error.into_panic())
                 } else {
-                    "validation was cancelled".to_owned()
+                    Outcome::failed("validation was cancelled")
                 };
                 results[index] = Some(Finished {
                     kind: jobs[index].0,
-                    outcome: Outcome::failed(message),
+                    outcome,
                     duration: Duration::ZERO,
                     ending: Ending::Panicked,
                 });
@@ -102,10 +94,7 @@ async fn run_blocking<C: StorageAvailability>(
     });
     match tokio::time::timeout(timeout, handle).await {
         Ok(Ok(Ok(outcome))) => (outcome, Ending::Completed),
-        Ok(Ok(Err(payload))) => (
-            Outcome::failed(format!("validator panicked: {}", panic_message(&*payload))),
-            Ending::Panicked,
-        ),
+        Ok(Ok(Err(payload))) => (panicked_outcome(&*payload), Ending::Panicked),
         Ok(Err(error)) => (
             Outcome::failed(format!("validator did not run: {error}")),
             Ending::Panicked,

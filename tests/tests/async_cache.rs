@@ -350,3 +350,36 @@ fn open_async_outside_a_tokio_runtime_is_a_typed_error() {
         "touched the disk"
     );
 }
+
+#[tokio::test]
+async fn refresh_if_stale_touches_nothing_while_fresh_and_revalidates_what_expired() {
+    use storage_availability::ManualClock;
+    use storage_availability_tests::{ProbeConfig, ProbeConfigKind as K};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 30));
+    let config = ProbeConfig::ok();
+    let cache = AvailabilityCache::builder(config.clone())
+        .config_path(dir.path().join("storage.yaml"))
+        .max_age(Some(Duration::from_secs(3600)))
+        .clock(clock.clone())
+        .open_async()
+        .await
+        .unwrap();
+    let path = cache.path().unwrap().to_owned();
+    std::fs::write(&path, b"{ not json").unwrap();
+    let report = cache.refresh_if_stale().await.unwrap();
+    assert!(report.validated.is_empty() && !report.saved, "{report:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"{ not json");
+    assert_eq!(config.csv.calls(), 1);
+
+    clock.advance(Duration::from_secs(3600));
+    let report = cache.refresh_if_stale().await.unwrap();
+    assert_eq!(report.validated.len(), 3, "{report:?}");
+    assert!(report.saved);
+    assert_eq!(cache.stats().corrupt_recovered, 1);
+
+    cache.invalidate(K::Csv);
+    let report = cache.refresh_if_stale().await.unwrap();
+    assert_eq!(report.validated, ["csv"]);
+    assert_eq!((config.csv.calls(), config.kv.calls()), (3, 2));
+}

@@ -1,10 +1,8 @@
 //! File-system checks: a writable directory, a readable file.
 
 use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Outcome;
 
@@ -180,7 +178,7 @@ fn create_probe(dir: &Path) -> io::Result<(File, PathBuf)> {
         let path = dir.join(format!(
             ".storage-availability-probe-{}-{:016x}",
             std::process::id(),
-            random()
+            crate::random::random_u64()
         ));
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => return Ok((file, path)),
@@ -189,19 +187,6 @@ fn create_probe(dir: &Path) -> io::Result<(File, PathBuf)> {
         }
     }
     Err(last_error.unwrap_or_else(|| io::Error::other("no unique probe file name")))
-}
-
-/// A random 64-bit number from std's per-process random hash keys, a clock and a counter.
-fn random() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    hasher.write_u128(nanos);
-    hasher.finish()
 }
 
 fn read_one_byte(path: &Path) -> Result<(), String> {

@@ -23,16 +23,16 @@
 //! The IO halves block (network round trips, polling sleeps): the blocking refresh runs them
 //! on its own thread, `open_async` on `spawn_blocking`.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use storage_availability_schema::{SCHEMA_VERSION, SectionRecord, Timestamp, is_compatible};
 
 use super::{SharedError, SharedRecord, SharedSecret, SharedStore};
-use crate::cache::{AvailabilityCache, Options, Planned, Stale, bump, stale_sections};
+use crate::builder::Options;
+use crate::cache::{AvailabilityCache, Planned, bump, stale_sections};
+use crate::policy::Stale;
+use crate::random::random_u64;
 use crate::section::{Scope, Source, StorageAvailability, StorageKind};
 
 const TARGET: &str = "storage_availability";
@@ -537,9 +537,14 @@ impl FleetClaim {
                 continue;
             }
             if !record.validation_passed {
-                record.consecutive_failures = record
-                    .consecutive_failures
-                    .max(publish.previous_failures.saturating_add(1));
+                // The record counted the file's and memory's failures; add the fleet's.
+                record.consecutive_failures = crate::policy::consecutive_failures(
+                    false,
+                    [
+                        record.consecutive_failures.saturating_sub(1),
+                        publish.previous_failures,
+                    ],
+                );
             }
             // Good results: `max_age`. Failures are fresh for their backoff window and kept
             // until the next failure's window ends, so that a host retrying after the first
@@ -713,20 +718,6 @@ fn cap_to_ttl(
     if let Some(earlier) = checked_at.checked_sub(excess) {
         record.checked_at = Timestamp(earlier);
     }
-}
-
-/// A random-enough 64 bits without a dependency: std's randomly keyed SipHash over a
-/// counter, the process id and the time.
-fn random_u64() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    hasher.write_u128(nanos);
-    hasher.finish()
 }
 
 /// A lease token unique to this refresh of this process.

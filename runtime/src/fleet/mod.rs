@@ -1,9 +1,9 @@
 //! The fleet store: answers of `scope = "shared"` sections shared by a fleet of hosts
-//! (DESIGN.md, "Fleet store").
+//! (README.md, "Running a fleet").
 //!
 //! [`SharedStore`] is the small key-value contract the cache needs (get, set with a TTL,
 //! a lease taken with "set if absent" and released by compare-and-delete); [`RedisStore`]
-//! (feature `redis`) implements it. `fleet.rs` holds the lookup order: local file, then a
+//! (feature `redis`) implements it. `rounds.rs` holds the lookup order: local file, then a
 //! fresh record of the store, then one host validating under a fleet-wide lease while the
 //! others poll for its record, with the lease rule: a host validates the sections whose
 //! lease it holds (and its host-scoped ones) before it waits for any lease held by another.
@@ -15,9 +15,9 @@
 //! The store is an optimisation like the file: every failure makes the rest of the refresh
 //! local, is logged once and counted in [`Stats`](crate::Stats); it never fails start-up.
 
-mod fleet;
 #[cfg(feature = "redis")]
 mod redis;
+mod rounds;
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use storage_availability_schema::SectionRecord;
 
-use crate::cache::AvailabilityCacheBuilder;
+use crate::builder::AvailabilityCacheBuilder;
 use crate::section::StorageAvailability;
 
 #[cfg(feature = "redis")]

@@ -1,0 +1,318 @@
+//! [`AvailabilityCacheBuilder`]: every option of an [`AvailabilityCache`], checked when set,
+//! and where the cache file goes.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use storage_availability_schema::SectionRecord;
+
+use crate::cache::AvailabilityCache;
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::fingerprint::KeyContext;
+use crate::fleet::FleetOptions;
+use crate::policy;
+use crate::policy::Stale;
+use crate::section::{BlockingValidators, StorageAvailability};
+use crate::store::fallback::writable_location;
+use crate::store::path::{cache_path_for_config, cache_path_for_type};
+use crate::store::{CacheStore, FileStore};
+
+const TARGET: &str = "storage_availability";
+
+/// Positive results are reused for this long by default.
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+/// A failed section is retried after this by default, doubling per consecutive failure.
+const DEFAULT_RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
+const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_PARALLEL: usize = 16;
+const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) retry_failed_after: Duration,
+    pub(crate) validation_timeout: Duration,
+    pub(crate) max_parallel: usize,
+    pub(crate) max_file_bytes: u64,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Options for [`AvailabilityCache`], from [`AvailabilityCache::builder`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+///
+/// #[derive(serde::Serialize, StorageAvailability)]
+/// struct Config { #[storage(validate = check)] kv: String }
+/// fn check(_: &String) -> Outcome { Outcome::ok() }
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+///     .config_path(dir.path().join("storage.yaml"))
+///     .max_age(Some(Duration::from_secs(3600)))
+///     .retry_failed_after(Duration::from_secs(10))
+///     .validation_timeout(Duration::from_secs(2))
+///     .max_parallel(4)
+///     .open()
+///     .unwrap();
+/// assert!(cache.path().is_some());
+/// ```
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
+    config: C,
+    config_path: Option<PathBuf>,
+    cache_path: Option<PathBuf>,
+    store: Option<Box<dyn CacheStore>>,
+    persist: bool,
+    options: Options,
+    app_version: Option<String>,
+    invalid: Option<Error>,
+    pub(crate) fleet: FleetOptions,
+}
+
+impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AvailabilityCacheBuilder")
+            .field("config_type", &C::config_type())
+            .field("config_path", &self.config_path)
+            .field("cache_path", &self.cache_path)
+            .field("store", &self.store)
+            .field("persist", &self.persist)
+            .field("options", &self.options)
+            .field("app_version", &self.app_version)
+            .field("fleet", &self.fleet)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
+    pub(crate) fn new(config: C) -> Self {
+        AvailabilityCacheBuilder {
+            config,
+            config_path: None,
+            cache_path: None,
+            store: None,
+            persist: true,
+            options: Options {
+                max_age: Some(DEFAULT_MAX_AGE),
+                retry_failed_after: DEFAULT_RETRY_FAILED_AFTER,
+                validation_timeout: DEFAULT_VALIDATION_TIMEOUT,
+                max_parallel: DEFAULT_MAX_PARALLEL,
+                max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+                lock_timeout: DEFAULT_LOCK_TIMEOUT,
+                clock: Arc::new(SystemClock),
+            },
+            app_version: None,
+            invalid: None,
+            fleet: FleetOptions::default(),
+        }
+    }
+
+    pub(crate) fn reject(mut self, option: &'static str, reason: &str) -> Self {
+        if self.invalid.is_none() {
+            self.invalid = Some(Error::InvalidOption {
+                option,
+                reason: reason.to_owned(),
+            });
+        }
+        self
+    }
+
+    /// The config file the cache belongs to: the cache file goes next to it as
+    /// `<stem>.<8 hex>.availability.json`. Its path and mtime are recorded for diagnostics.
+    pub fn config_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.config_path = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// Where to keep the cache file, overriding the path derived from the config path.
+    pub fn cache_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.cache_path = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// A custom store, overriding both paths.
+    pub fn store(mut self, store: impl CacheStore + 'static) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// How long a positive result is reused; `None` = until the section changes.
+    /// Default: 24 hours.
+    pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.options.max_age = max_age;
+        self
+    }
+
+    /// How long a failed result is reused before the section is retried; doubles with each
+    /// consecutive failure, capped at one hour. Default: 30 seconds.
+    pub fn retry_failed_after(mut self, after: Duration) -> Self {
+        self.options.retry_failed_after = after;
+        self
+    }
+
+    /// The timeout of a validator without its own `timeout_ms`. Default: 10 seconds.
+    pub fn validation_timeout(mut self, timeout: Duration) -> Self {
+        if timeout.is_zero() {
+            return self.reject("validation_timeout", "must be greater than zero");
+        }
+        self.options.validation_timeout = timeout;
+        self
+    }
+
+    /// How many validators run at once. Default: 16.
+    pub fn max_parallel(mut self, n: usize) -> Self {
+        if n == 0 {
+            return self.reject("max_parallel", "must be at least 1");
+        }
+        self.options.max_parallel = n;
+        self
+    }
+
+    /// Cache files larger than this are refused unread (and moved aside). Default: 1 MiB.
+    pub fn max_file_bytes(mut self, n: u64) -> Self {
+        if n == 0 {
+            return self.reject("max_file_bytes", "must be at least 1");
+        }
+        self.options.max_file_bytes = n;
+        self
+    }
+
+    /// How long to wait for another process that is validating; past it, validate without
+    /// saving. Default: 30 seconds.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.options.lock_timeout = timeout;
+        self
+    }
+
+    /// `false`: keep results in memory only, never touch the file system. Default: `true`.
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
+        self
+    }
+
+    /// The application version in every section key, so that a new release revalidates.
+    /// Default: the `CARGO_PKG_VERSION` of the crate that derives the config
+    /// ([`StorageAvailability::app_version`]); set it when the config type lives in a library
+    /// crate whose version does not change with the application's.
+    ///
+    /// ```
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .app_version(env!("CARGO_PKG_VERSION"))
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn app_version(mut self, version: impl Into<String>) -> Self {
+        let version = version.into();
+        if version.is_empty() {
+            return self.reject("app_version", "must not be empty");
+        }
+        self.app_version = Some(version);
+        self
+    }
+
+    /// The clock used for expiry and timestamps (a [`ManualClock`](crate::ManualClock) in
+    /// tests). Default: the system clock.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.options.clock = Arc::new(clock);
+        self
+    }
+
+    /// The cache, before its first refresh.
+    pub(crate) fn build(self) -> Result<AvailabilityCache<C>, Error> {
+        if let Some(error) = self.invalid {
+            return Err(error);
+        }
+        let store: Option<Arc<dyn CacheStore>> = if !self.persist {
+            None
+        } else if let Some(store) = self.store {
+            Some(Arc::from(store))
+        } else if let Some(path) = &self.cache_path {
+            Some(Arc::new(FileStore::new(path)))
+        } else if let Some(config_path) = &self.config_path {
+            match cache_path_for_config(config_path, C::config_type()) {
+                Ok(path) => Some(Arc::new(FileStore::new(writable_location(path)))),
+                Err(error) => {
+                    tracing::warn!(target: TARGET, config_path = %config_path.display(), %error,
+                        "cannot derive the cache file path; keeping results in memory");
+                    None
+                }
+            }
+        } else if let Some(path) = cache_path_for_type(C::config_type()) {
+            Some(Arc::new(FileStore::new(path)))
+        } else {
+            tracing::warn!(target: TARGET, config_type = C::config_type(),
+                "no config path, cache path or platform cache directory; keeping results in memory");
+            None
+        };
+        let config_path = self
+            .config_path
+            .map(|p| std::path::absolute(&p).unwrap_or(p));
+        let context = KeyContext::new(
+            self.app_version
+                .unwrap_or_else(|| C::app_version().to_owned()),
+        );
+        Ok(AvailabilityCache::new(
+            self.config,
+            self.options,
+            store,
+            config_path,
+            &context,
+            self.fleet,
+        ))
+    }
+}
+
+impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
+    /// Opens the cache: reads the file, validates every stale configured section and saves.
+    ///
+    /// Fails only for an invalid option; every cache problem is recovered from.
+    pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
+        let cache = self.build()?;
+        cache.refresh_now(false);
+        Ok(cache)
+    }
+}
+
+impl Options {
+    /// Is `record` a fresh answer, at `now`, for the section whose current key is `key` and
+    /// whose passed results are fresh for `max_age` (its `max_age_secs`, else the builder's)?
+    /// The rules of the file, also applied to records of the fleet store.
+    pub(crate) fn freshness_within(
+        &self,
+        key: &str,
+        record: &SectionRecord,
+        now: SystemTime,
+        max_age: Option<Duration>,
+    ) -> Result<(), Stale> {
+        policy::freshness(key, record, now, max_age, self.retry_failed_after)
+    }
+
+    /// `retry_failed_after * 2^(failures - 1)`, capped at one hour.
+    pub(crate) fn backoff(&self, consecutive_failures: u32) -> Duration {
+        policy::backoff(self.retry_failed_after, consecutive_failures)
+    }
+
+    /// How long a positive result is reused (`None`: until the section changes).
+    pub(crate) fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    /// The timeout of a validator without its own `timeout_ms`.
+    pub(crate) fn validation_timeout(&self) -> Duration {
+        self.validation_timeout
+    }
+}

@@ -1,0 +1,225 @@
+//! The freshness rules: is a record a fresh answer, how long a failure is kept, how failures
+//! are counted. Pure functions of their inputs (time is an argument, never read here), used
+//! for the records of the file, of memory and of the fleet store alike.
+
+use std::time::{Duration, SystemTime};
+
+use storage_availability_schema::SectionRecord;
+
+/// The backoff of failed sections never exceeds this (unless `retry_failed_after` does).
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
+/// A record checked more than this far in the future is treated as expired (clock skew).
+pub(crate) const FUTURE_TOLERANCE: Duration = Duration::from_secs(5 * 60);
+
+/// Why a section is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stale {
+    Missing,
+    Changed,
+    Expired,
+    RetryDue,
+    Future,
+    Invalidated,
+    /// `#[storage(cache = false)]`: never reused from the file.
+    NotReused,
+    /// Its key could not be computed: never reused.
+    Uncacheable,
+}
+
+impl Stale {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Stale::Missing => "no cached record",
+            Stale::Changed => "section changed",
+            Stale::Expired => "result expired",
+            Stale::RetryDue => "failed, retry due",
+            Stale::Future => "timestamp in the future",
+            Stale::Invalidated => "invalidated",
+            Stale::NotReused => "not reused across starts",
+            Stale::Uncacheable => "key cannot be computed",
+        }
+    }
+}
+
+/// Is `record` a fresh answer, at `now`, for the section whose current key is `key`?
+/// A passed result is fresh for `max_age` (`None`: until the section changes); a failed one
+/// for [`backoff`]`(retry_failed_after, its consecutive failures)`. A record checked more
+/// than [`FUTURE_TOLERANCE`] ahead of `now` is stale; less than that counts as age zero.
+pub(crate) fn freshness(
+    key: &str,
+    record: &SectionRecord,
+    now: SystemTime,
+    max_age: Option<Duration>,
+    retry_failed_after: Duration,
+) -> Result<(), Stale> {
+    if record.section_hash.as_str() != key {
+        return Err(Stale::Changed);
+    }
+    let age = match now.duration_since(record.checked_at.0) {
+        Ok(age) => age,
+        Err(ahead) if ahead.duration() > FUTURE_TOLERANCE => return Err(Stale::Future),
+        Err(_) => Duration::ZERO,
+    };
+    if record.validation_passed {
+        match max_age {
+            Some(max_age) if age >= max_age => Err(Stale::Expired),
+            _ => Ok(()),
+        }
+    } else if age >= backoff(retry_failed_after, record.consecutive_failures) {
+        Err(Stale::RetryDue)
+    } else {
+        Ok(())
+    }
+}
+
+/// `retry_failed_after * 2^(failures - 1)`, capped at [`MAX_BACKOFF`] (or at
+/// `retry_failed_after` when that is longer).
+pub(crate) fn backoff(retry_failed_after: Duration, consecutive_failures: u32) -> Duration {
+    let doublings = consecutive_failures.saturating_sub(1).min(31);
+    retry_failed_after
+        .saturating_mul(1u32 << doublings)
+        .min(MAX_BACKOFF.max(retry_failed_after))
+}
+
+/// The failures a record of the same section content stands for: 0 for a pass, at least 1
+/// for a failure (a file written by hand may say 0).
+pub(crate) fn failures_of(record: &SectionRecord) -> u32 {
+    if record.validation_passed {
+        0
+    } else {
+        record.consecutive_failures.max(1)
+    }
+}
+
+/// The one rule for `consecutive_failures` after a validation: 0 on a pass; on a failure,
+/// one more than the most that any source (the file, memory, the fleet) recorded for the
+/// same section content.
+pub(crate) fn consecutive_failures(passed: bool, previous: impl IntoIterator<Item = u32>) -> u32 {
+    if passed {
+        0
+    } else {
+        previous.into_iter().max().unwrap_or(0).saturating_add(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use storage_availability_schema::{SectionHash, Timestamp};
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const T0: u64 = 1_800_000_000;
+
+    fn record(passed: bool, checked_secs: u64, failures: u32) -> SectionRecord {
+        SectionRecord {
+            section_hash: SectionHash::new(KEY).unwrap(),
+            enabled: passed,
+            validation_passed: passed,
+            last_error: None,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            checked_at: Timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(checked_secs)),
+            duration_ms: 0.0,
+            consecutive_failures: failures,
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    const RETRY: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn the_rules_at_their_edges() {
+        let hour = Some(Duration::from_secs(3600));
+        let ok = record(true, T0, 0);
+        assert_eq!(freshness(KEY, &ok, at(T0 + 3599), hour, RETRY), Ok(()));
+        assert_eq!(
+            freshness(KEY, &ok, at(T0 + 3600), hour, RETRY),
+            Err(Stale::Expired)
+        );
+        assert_eq!(freshness(KEY, &ok, at(T0 + (1 << 30)), None, RETRY), Ok(()));
+        let other = "f".repeat(64);
+        assert_eq!(
+            freshness(&other, &ok, at(T0), hour, RETRY),
+            Err(Stale::Changed)
+        );
+        assert_eq!(freshness(KEY, &ok, at(T0 - 300), hour, RETRY), Ok(()));
+        assert_eq!(
+            freshness(KEY, &ok, at(T0 - 301), hour, RETRY),
+            Err(Stale::Future)
+        );
+        let failed = record(false, T0, 2);
+        assert_eq!(freshness(KEY, &failed, at(T0 + 59), hour, RETRY), Ok(()));
+        assert_eq!(
+            freshness(KEY, &failed, at(T0 + 60), hour, RETRY),
+            Err(Stale::RetryDue)
+        );
+        assert_eq!(backoff(RETRY, 0), RETRY);
+        assert_eq!(backoff(RETRY, 1), RETRY);
+        assert_eq!(backoff(RETRY, 3), RETRY * 4);
+        assert_eq!(backoff(RETRY, u32::MAX), MAX_BACKOFF);
+        let long = Duration::from_secs(2 * 3600);
+        assert_eq!(backoff(long, 5), long);
+        assert_eq!(consecutive_failures(true, [7]), 0);
+        assert_eq!(consecutive_failures(false, []), 1);
+        assert_eq!(consecutive_failures(false, [2, 5, 0]), 6);
+        assert_eq!(consecutive_failures(false, [u32::MAX]), u32::MAX);
+        assert_eq!(failures_of(&record(false, T0, 0)), 1);
+        assert_eq!(failures_of(&record(true, T0, 9)), 0);
+    }
+
+    proptest! {
+        /// The backoff never shrinks as failures grow and stays within its bounds.
+        #[test]
+        fn backoff_is_monotonic_and_bounded(retry_ms in 1u64..10_000_000, n in 0u32..100) {
+            let retry = Duration::from_millis(retry_ms);
+            let (this, next) = (backoff(retry, n), backoff(retry, n + 1));
+            prop_assert!(this <= next);
+            prop_assert!(this >= retry.min(MAX_BACKOFF.max(retry)));
+            prop_assert!(next <= MAX_BACKOFF.max(retry));
+        }
+
+        /// Freshness is monotonic in time: once stale by age, a record stays stale later.
+        #[test]
+        fn freshness_never_comes_back(
+            passed: bool,
+            failures in 0u32..40,
+            max_age in proptest::option::of(1u64..100_000),
+            dt in 0u64..200_000,
+            later in 0u64..200_000,
+        ) {
+            let r = record(passed, T0, failures);
+            let max_age = max_age.map(Duration::from_secs);
+            let first = freshness(KEY, &r, at(T0 + dt), max_age, RETRY);
+            let second = freshness(KEY, &r, at(T0 + dt + later), max_age, RETRY);
+            if first.is_err() {
+                prop_assert!(second.is_err());
+            }
+            // A pass within max_age is fresh; a failure within its backoff is fresh.
+            let window = if passed { max_age } else { Some(backoff(RETRY, failures)) };
+            match window {
+                Some(w) if Duration::from_secs(dt) >= w => prop_assert!(first.is_err()),
+                _ => prop_assert_eq!(first, Ok(())),
+            }
+        }
+
+        /// 0 on a pass; on a failure, one more than the most any source recorded.
+        #[test]
+        fn failures_are_counted_from_the_most_any_source_recorded(
+            passed: bool,
+            file in 0u32..1000,
+            memory in 0u32..1000,
+            fleet in 0u32..1000,
+        ) {
+            let n = consecutive_failures(passed, [file, memory, fleet]);
+            if passed {
+                prop_assert_eq!(n, 0);
+            } else {
+                prop_assert_eq!(n, file.max(memory).max(fleet) + 1);
+            }
+        }
+    }
+}
