@@ -18,6 +18,7 @@ use serde::de::IgnoredAny;
 use storage_availability::schema::CacheFile;
 use storage_availability::{
     AvailabilityCache, CacheStore, FileStore, KeyContext, Loaded, Source, StorageAvailability,
+    StorageKind,
 };
 
 use support::{Realistic, RealisticKind, Workspace};

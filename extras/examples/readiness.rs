@@ -9,7 +9,7 @@
 //!
 //! `GET /ready` answers 200 when every required section is available and 503 otherwise, with
 //! a JSON body of the per-section records in the cache file's format; `GET /availability`
-//! returns all records. A background task calls `refresh_if_stale` every 30 seconds, so
+//! returns all records. A background task calls `refresh_if_stale_async` every 30 seconds, so
 //! expired answers and failed sections whose backoff is over are revalidated while the
 //! handlers keep answering from memory.
 
@@ -111,7 +111,7 @@ pub(crate) async fn refresh_every(cache: Arc<AvailabilityCache<ServiceConfig>>, 
     interval.tick().await; // the first tick is immediate; `open_async` just validated
     loop {
         interval.tick().await;
-        if let Err(error) = cache.refresh_if_stale().await {
+        if let Err(error) = cache.refresh_if_stale_async().await {
             eprintln!("availability refresh failed: {error}");
         }
     }

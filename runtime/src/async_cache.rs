@@ -1,5 +1,5 @@
 //! The async entry points (feature `tokio`): `open_async`, `refresh_async`,
-//! `refresh_if_stale`.
+//! `refresh_if_stale_async`.
 //!
 //! The phases are those of the blocking refresh; every file operation and the wait for the
 //! cross-process lock run on `spawn_blocking`, so no runtime worker ever blocks on them.
@@ -109,14 +109,14 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// let mut every_minute = tokio::time::interval(Duration::from_secs(60));
     /// loop {
     ///     every_minute.tick().await;
-    ///     if let Err(error) = cache.refresh_if_stale().await {
+    ///     if let Err(error) = cache.refresh_if_stale_async().await {
     ///         tracing::warn!(%error, "availability refresh failed");
     ///     }
     /// }
     /// # }
     /// ```
-    pub async fn refresh_if_stale(&self) -> Result<RefreshReport, Error> {
-        require_runtime("refresh_if_stale")?;
+    pub async fn refresh_if_stale_async(&self) -> Result<RefreshReport, Error> {
+        require_runtime("refresh_if_stale_async")?;
         Ok(self.refresh_async_now(true).await)
     }
 

@@ -152,12 +152,11 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
         Ok(self.refresh_now(false))
     }
 
-    /// The blocking form of `refresh_if_stale` (feature `tokio`): revalidates only the
-    /// sections whose answer in memory has expired, whose failure backoff is over, or that
-    /// were [`invalidate`](Self::invalidate)d; when there are none it returns at once,
-    /// without touching the file system. Made to be called from a timer thread in a
-    /// long-running service. (Named apart from the async `refresh_if_stale`, which keeps its
-    /// name: a type cannot have two inherent methods of one name.)
+    /// Revalidates only the sections whose answer in memory has expired, whose failure
+    /// backoff is over, or that were [`invalidate`](Self::invalidate)d; when there are none
+    /// it returns at once, without touching the file system. Made to be called from a timer
+    /// thread in a long-running service (`refresh_if_stale_async` is its async form, feature
+    /// `tokio`).
     ///
     /// # Example
     ///
@@ -172,12 +171,12 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     /// let cache = AvailabilityCache::open(Config { kv: "k".into() }, dir.path().join("s.yaml"))
     ///     .unwrap();
     /// // Everything is fresh: nothing validated, nothing read or written.
-    /// let report = cache.refresh_if_stale_blocking().unwrap();
+    /// let report = cache.refresh_if_stale().unwrap();
     /// assert!(report.validated.is_empty() && !report.saved);
     /// cache.invalidate(ConfigKind::Kv);
-    /// assert_eq!(cache.refresh_if_stale_blocking().unwrap().validated, ["kv"]);
+    /// assert_eq!(cache.refresh_if_stale().unwrap().validated, ["kv"]);
     /// ```
-    pub fn refresh_if_stale_blocking(&self) -> Result<RefreshReport, Error> {
+    pub fn refresh_if_stale(&self) -> Result<RefreshReport, Error> {
         Ok(self.refresh_now(true))
     }
 }

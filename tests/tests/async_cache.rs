@@ -367,19 +367,19 @@ async fn refresh_if_stale_touches_nothing_while_fresh_and_revalidates_what_expir
         .unwrap();
     let path = cache.path().unwrap().to_owned();
     std::fs::write(&path, b"{ not json").unwrap();
-    let report = cache.refresh_if_stale().await.unwrap();
+    let report = cache.refresh_if_stale_async().await.unwrap();
     assert!(report.validated.is_empty() && !report.saved, "{report:?}");
     assert_eq!(std::fs::read(&path).unwrap(), b"{ not json");
     assert_eq!(config.csv.calls(), 1);
 
     clock.advance(Duration::from_secs(3600));
-    let report = cache.refresh_if_stale().await.unwrap();
+    let report = cache.refresh_if_stale_async().await.unwrap();
     assert_eq!(report.validated.len(), 3, "{report:?}");
     assert!(report.saved);
     assert_eq!(cache.stats().corrupt_recovered, 1);
 
     cache.invalidate(K::Csv);
-    let report = cache.refresh_if_stale().await.unwrap();
+    let report = cache.refresh_if_stale_async().await.unwrap();
     assert_eq!(report.validated, ["csv"]);
     assert_eq!((config.csv.calls(), config.kv.calls()), (3, 2));
 }

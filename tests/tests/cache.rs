@@ -689,7 +689,7 @@ fn the_cache_is_send_and_sync() {
 }
 
 #[test]
-fn refresh_if_stale_blocking_touches_nothing_while_fresh_and_revalidates_what_expired() {
+fn refresh_if_stale_touches_nothing_while_fresh_and_revalidates_what_expired() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
     let config = ProbeConfig::ok();
@@ -700,7 +700,7 @@ fn refresh_if_stale_blocking_touches_nothing_while_fresh_and_revalidates_what_ex
     // Fresh in memory: the file is not even read (a file that would make every section
     // stale is ignored), nothing is validated or written.
     std::fs::write(&path, b"{ not json").unwrap();
-    let report = cache.refresh_if_stale_blocking().unwrap();
+    let report = cache.refresh_if_stale().unwrap();
     assert!(report.validated.is_empty() && !report.saved, "{report:?}");
     assert_eq!(std::fs::read(&path).unwrap(), b"{ not json");
     assert_eq!(config.csv.calls(), 1);
@@ -708,7 +708,7 @@ fn refresh_if_stale_blocking_touches_nothing_while_fresh_and_revalidates_what_ex
 
     // Past max_age: every configured section is revalidated and saved.
     clock.advance(Duration::from_secs(3600));
-    let report = cache.refresh_if_stale_blocking().unwrap();
+    let report = cache.refresh_if_stale().unwrap();
     assert_eq!(report.validated.len(), 3, "{report:?}");
     assert!(report.saved);
     assert_eq!(config.csv.calls(), 2);
@@ -716,7 +716,7 @@ fn refresh_if_stale_blocking_touches_nothing_while_fresh_and_revalidates_what_ex
 
     // An invalidation is stale too, and only that section is validated.
     cache.invalidate(K::Csv);
-    let report = cache.refresh_if_stale_blocking().unwrap();
+    let report = cache.refresh_if_stale().unwrap();
     assert_eq!(report.validated, ["csv"]);
     assert_eq!((config.csv.calls(), config.kv.calls()), (3, 2));
 }
