@@ -41,12 +41,16 @@
 
 #[cfg(feature = "tokio")]
 mod async_cache;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod cache;
 pub mod checks;
 mod clock;
 mod error;
 mod fingerprint;
 mod gate;
+mod health;
 mod section;
 mod shared;
 mod store;
@@ -65,6 +69,7 @@ pub use fingerprint::{
     KeyContext, KeyError, SectionKey, SectionSpec, canonical_json, section_key, section_key_with,
     section_key_with_scope,
 };
+pub use health::{Health, HealthCheck, HealthStatus};
 pub use section::{
     Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
     UnknownKind, ValidationFuture,
