@@ -11,8 +11,8 @@ use syn::{Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    ASYNC, AVAILABILITY, CACHE, CWD, DEREF, KEY_WITH, KIND, MAX_AGE_SECS, NAME, SCOPE, STORAGE,
-    Symbol, TIMEOUT_MS, VALIDATE, VERSION,
+    ASYNC, AVAILABILITY, CACHE, CWD, DEREF, KEY_WITH, KIND, MAX_AGE_SECS, NAME, OPTIONAL, SCOPE,
+    STORAGE, Symbol, TIMEOUT_MS, VALIDATE, VERSION,
 };
 
 /// A value with the span of the token it came from, so a later check can point at it
@@ -165,6 +165,8 @@ pub(crate) struct Field {
     pub(crate) cache: Option<Sp<bool>>,
     /// `cwd = true | false`, with the span of the key.
     pub(crate) cwd: Option<Sp<bool>>,
+    /// `optional` or `optional = true | false`: a failure makes the health report `warn`.
+    pub(crate) optional: Option<bool>,
 }
 
 impl Field {
@@ -180,6 +182,7 @@ impl Field {
         let mut max_age_secs = Attr::none(cx, STORAGE, MAX_AGE_SECS);
         let mut cache = Attr::none(cx, STORAGE, CACHE);
         let mut cwd = Attr::none(cx, STORAGE, CWD);
+        let mut optional = Attr::none(cx, STORAGE, OPTIONAL);
         let mut present = false;
         let mut attr_tokens = TokenStream::new();
         let errors_before = cx.error_count();
@@ -320,11 +323,19 @@ impl Field {
                     // #[storage(cwd = false)]
                     let lit = get_lit_bool(&meta, CWD, "cwd = false")?;
                     cwd.set(&meta.path, Sp::new(lit.value, lit.span()));
+                } else if meta.path == OPTIONAL {
+                    // #[storage(optional)] or #[storage(optional = false)]
+                    let value = if meta.input.peek(syn::Token![=]) {
+                        get_lit_bool(&meta, OPTIONAL, "optional = true")?.value
+                    } else {
+                        true
+                    };
+                    optional.set(&meta.path, value);
                 } else {
                     return Err(meta.error(
                         "unknown storage attribute; expected `validate`, `name`, \
                          `timeout_ms`, `version`, `scope`, `async`, `deref`, `key_with`, \
-                         `max_age_secs`, `cache` or `cwd`",
+                         `max_age_secs`, `cache`, `cwd` or `optional`",
                     ));
                 }
                 Ok(())
@@ -349,6 +360,7 @@ impl Field {
             max_age_secs: max_age_secs.get(),
             cache: cache.get(),
             cwd: cwd.get(),
+            optional: optional.get(),
         }
     }
 }

@@ -281,6 +281,9 @@ fn expand(config: &Config<'_>) -> TokenStream {
             .as_ref()
             .is_none_or(|cache| cache.value)
     });
+    let optionals = secs
+        .iter()
+        .map(|s| s.section.attrs.optional.unwrap_or(false));
     let config_type = ident.unraw().to_string();
 
     let items = Items {
@@ -369,6 +372,12 @@ fn expand(config: &Config<'_>) -> TokenStream {
             fn reused_across_starts(__kind: #kind) -> ::core::primitive::bool {
                 match __kind {
                     #(#kind::#variants => #reused,)*
+                }
+            }
+
+            fn is_optional(__kind: #kind) -> ::core::primitive::bool {
+                match __kind {
+                    #(#kind::#variants => #optionals,)*
                 }
             }
 
@@ -472,6 +481,18 @@ pub(crate) fn impls(config: &Config<'_>, sections: &[(&Ident, &str)], items: Ite
             impl ::core::fmt::Display for #kind {
                 fn fmt(&self, __formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     #display
+                }
+            }
+
+            // Serialized as the section's name, like `Display`.
+            #[automatically_derived]
+            #[allow(unused_qualifications)]
+            impl #private::Serialize for #kind {
+                fn serialize<__S: #private::Serializer>(
+                    &self,
+                    __serializer: __S,
+                ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                    #private::Serializer::serialize_str(__serializer, #kind::name(*self))
                 }
             }
 

@@ -34,6 +34,9 @@ pub(crate) const CACHE: Symbol = Symbol("cache");
 /// `#[storage(cwd = false)]`
 pub(crate) const CWD: Symbol = Symbol("cwd");
 
+/// `#[storage(optional)]` or `#[storage(optional = true)]`
+pub(crate) const OPTIONAL: Symbol = Symbol("optional");
+
 /// `#[availability(kind = "StorageKind")]`
 pub(crate) const KIND: Symbol = Symbol("kind");
 

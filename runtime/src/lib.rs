@@ -41,6 +41,9 @@
 
 #[cfg(feature = "tokio")]
 mod async_cache;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod builder;
 mod cache;
 pub mod checks;
@@ -49,6 +52,7 @@ mod error;
 mod fingerprint;
 mod fleet;
 mod gate;
+mod health;
 mod policy;
 mod random;
 mod refresh;
@@ -75,6 +79,7 @@ pub use fingerprint::{
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use fleet::RedisStore;
 pub use fleet::{DEFAULT_NAMESPACE, SharedError, SharedStore};
+pub use health::{Health, HealthCheck, HealthStatus};
 pub use section::{
     Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
     UnknownKind, ValidationFuture,

@@ -40,8 +40,9 @@ pub fn unconfigured(name: &str) -> Outcome {
     Outcome::failed(format!("storage section `{name}` is not configured"))
 }
 
-/// For the bounds of a generic config's impl: `FieldType: Serialize`.
-pub use serde::Serialize;
+/// For the bounds of a generic config's impl: `FieldType: Serialize`; and the kind enum's
+/// `Serialize` (as its section name).
+pub use serde::{Serialize, Serializer};
 
 /// Calls a user `async` validator and boxes its future. Emitted at the span of the user's
 /// `validate = path`: a blocking fn marked `async` ("is not a future") or a wrong argument

@@ -255,6 +255,14 @@ pub trait StorageAvailability: Send + Sync + 'static {
         let _ = kind;
         false
     }
+
+    /// `true` for `#[storage(optional)]`: the service works, degraded, without the section,
+    /// so its failure makes [`AvailabilityCache::health`](crate::AvailabilityCache::health)
+    /// `warn` rather than `fail`. Default: `false`.
+    fn is_optional(kind: Self::Kind) -> bool {
+        let _ = kind;
+        false
+    }
 }
 
 /// The boxed future of an `async` validator.
@@ -363,8 +371,9 @@ impl<E: fmt::Display> From<Result<(), E>> for Outcome {
     }
 }
 
-/// Where a section's current answer came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where a section's current answer came from. Serialized as [`Source::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Source {
     /// Read from the cache file: the config is unchanged and the record fresh.
@@ -413,7 +422,12 @@ impl fmt::Display for Source {
 ///     eprintln!("csv storage unavailable: {:?}", csv.last_error);
 /// }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized (`Serialize`) with `duration` as `duration_ms`, a number of milliseconds, and
+/// `checked_at` as an RFC 3339 UTC string (`null` for a time before 1970):
+/// `{"enabled":true,"validation_passed":true,"last_error":null,"errors":[],"warnings":[],
+/// "checked_at":"2026-11-25T10:00:00.000000Z","duration_ms":12.5,"source":"validated"}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Availability {
     /// Configured and validated successfully: the storage may be used.
     pub enabled: bool,
@@ -426,8 +440,10 @@ pub struct Availability {
     /// Warnings of the validation (they do not make it fail).
     pub warnings: Vec<String>,
     /// When the validation ran.
+    #[serde(serialize_with = "crate::health::serialize_time")]
     pub checked_at: SystemTime,
     /// How long the validation took.
+    #[serde(rename = "duration_ms", serialize_with = "crate::health::serialize_ms")]
     pub duration: Duration,
     /// Where this answer came from.
     pub source: Source,

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::fleet::FleetCounters;
 
-/// What a [`refresh`](crate::AvailabilityCache::refresh) did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What a [`refresh`](crate::AvailabilityCache::refresh) did. Serialized with `duration` as
+/// `duration_ms`, a number of milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct RefreshReport {
     /// Sections whose validator ran, by name.
@@ -17,11 +18,13 @@ pub struct RefreshReport {
     /// Whether the cache file was written.
     pub saved: bool,
     /// How long the refresh took.
+    #[serde(rename = "duration_ms", serialize_with = "crate::health::serialize_ms")]
     pub duration: Duration,
 }
 
 /// Counters of what the cache did since it was opened. Every recovery is counted here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Serialized as an object of numbers named like the fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct Stats {
     /// Sections answered from a fresh cached record (file or memory).
