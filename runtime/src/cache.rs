@@ -963,40 +963,10 @@ impl<C: StorageAvailability> fmt::Debug for AvailabilityCache<C> {
 mod tests {
     //! Smoke tests with a hand-written config; the full suite is in the `tests` crate.
     use super::*;
-    use crate::section::{BlockingValidators, Outcome, UnknownKind};
+    use crate::section::{BlockingValidators, Outcome};
     use std::sync::atomic::AtomicUsize;
 
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-    enum K {
-        A,
-        B,
-    }
-    impl fmt::Display for K {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.name())
-        }
-    }
-    impl std::str::FromStr for K {
-        type Err = UnknownKind;
-        fn from_str(s: &str) -> Result<Self, UnknownKind> {
-            K::from_name(s).ok_or_else(|| UnknownKind::new(s, &["a", "b"]))
-        }
-    }
-    impl StorageKind for K {
-        const ALL: &'static [Self] = &[K::A, K::B];
-        fn name(self) -> &'static str {
-            match self {
-                K::A => "a",
-                K::B => "b",
-            }
-        }
-        fn from_name(name: &str) -> Option<Self> {
-            K::ALL.iter().copied().find(|k| k.name() == name)
-        }
-        fn index(self) -> usize {
-            self as usize
-        }
-    }
+    use crate::test_support::K;
 
     static CALLS: AtomicUsize = AtomicUsize::new(0);
 

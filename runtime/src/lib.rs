@@ -59,6 +59,8 @@ mod refresh;
 mod section;
 mod stats;
 mod store;
+#[cfg(test)]
+mod test_support;
 mod validate;
 #[cfg(feature = "tokio")]
 mod validate_async;

@@ -1,29 +1,6 @@
 //! The `bad_files` suite through the tokio driver (`open_async`, `refresh_async`), each call on
 //! a fresh current-thread runtime: every case of `bad_files.rs` must hold there too.
 
-mod driver {
-    use storage_availability::{
-        AvailabilityCache, AvailabilityCacheBuilder, Error, RefreshReport, StorageAvailability,
-    };
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-    }
-
-    pub(crate) fn open<C: StorageAvailability>(
-        builder: AvailabilityCacheBuilder<C>,
-    ) -> Result<AvailabilityCache<C>, Error> {
-        runtime().block_on(builder.open_async())
-    }
-
-    pub(crate) fn refresh<C: StorageAvailability>(
-        cache: &AvailabilityCache<C>,
-    ) -> Result<RefreshReport, Error> {
-        runtime().block_on(cache.refresh_async())
-    }
-}
+include!("suite/driver_tokio.rs");
 
 include!("suite/bad_files.rs");

@@ -8,22 +8,6 @@
 //! Through the blocking driver (`open`, `refresh`); `faults_async.rs` runs the same suite
 //! through the tokio driver.
 
-mod driver {
-    use storage_availability::{
-        AvailabilityCache, AvailabilityCacheBuilder, BlockingValidators, Error, RefreshReport,
-    };
-
-    pub(crate) fn open<C: BlockingValidators>(
-        builder: AvailabilityCacheBuilder<C>,
-    ) -> Result<AvailabilityCache<C>, Error> {
-        builder.open()
-    }
-
-    pub(crate) fn refresh<C: BlockingValidators>(
-        cache: &AvailabilityCache<C>,
-    ) -> Result<RefreshReport, Error> {
-        cache.refresh()
-    }
-}
+include!("suite/driver_blocking.rs");
 
 include!("suite/faults.rs");

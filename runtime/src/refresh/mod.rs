@@ -191,43 +191,12 @@ mod tests {
     //! it to the core and records the steps it asked for. Property tests over every world
     //! check the invariants of the core's part of a refresh.
     use super::*;
-    use crate::section::{BlockingValidators, Outcome, Source, StorageKind, UnknownKind};
+    use crate::section::{BlockingValidators, Outcome, Source, StorageKind};
     use crate::{FileStore, KeyContext, SectionKey};
     use proptest::prelude::*;
-    use std::fmt;
     use std::time::Duration;
 
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-    enum K {
-        A,
-        B,
-    }
-    impl fmt::Display for K {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.name())
-        }
-    }
-    impl std::str::FromStr for K {
-        type Err = UnknownKind;
-        fn from_str(s: &str) -> Result<Self, UnknownKind> {
-            K::from_name(s).ok_or_else(|| UnknownKind::new(s, &["a", "b"]))
-        }
-    }
-    impl StorageKind for K {
-        const ALL: &'static [Self] = &[K::A, K::B];
-        fn name(self) -> &'static str {
-            match self {
-                K::A => "a",
-                K::B => "b",
-            }
-        }
-        fn from_name(name: &str) -> Option<Self> {
-            K::ALL.iter().copied().find(|k| k.name() == name)
-        }
-        fn index(self) -> usize {
-            self as usize
-        }
-    }
+    use crate::test_support::K;
     struct Cfg;
     impl BlockingValidators for Cfg {}
     impl StorageAvailability for Cfg {
