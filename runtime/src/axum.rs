@@ -1,4 +1,4 @@
-//! An [axum](::axum) 0.8 router serving the cache's [`Health`] report (feature `axum`).
+//! An axum 0.8 router serving the cache's [`Health`] report (feature `axum`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
