@@ -42,11 +42,40 @@ fn shared_dir() -> tempfile::TempDir {
     dir
 }
 
-/// A command run as `nobody`.
+/// A command run as `nobody`. The helper binary runs from a copy that `nobody` can reach,
+/// in that copy's directory: the build directory may sit below one only root can enter (a
+/// fresh clone under `mktemp -d`), and a working directory `nobody` cannot enter would make
+/// its host-scoped keys uncomputable.
 fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut command = Command::new(program);
+    let program = program.as_ref();
+    let mut command = if program == std::ffi::OsStr::new(HELPER) {
+        let copy = helper_for_nobody();
+        let mut command = Command::new(copy);
+        command.current_dir(copy.parent().unwrap_or(Path::new("/")));
+        command
+    } else {
+        Command::new(program)
+    };
     command.uid(NOBODY).gid(NOBODY);
     command
+}
+
+/// `HELPER` copied, once per test process, into a directory of mode 0755 under the temp
+/// directory.
+fn helper_for_nobody() -> &'static Path {
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!(
+            "storage-availability-trust-helper-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = dir.join("trust-helper");
+        std::fs::copy(HELPER, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy
+    })
 }
 
 fn run_as_nobody(program: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) {
