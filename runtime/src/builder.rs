@@ -15,6 +15,7 @@ use crate::fingerprint::KeyContext;
 use crate::fleet::FleetOptions;
 use crate::policy;
 use crate::policy::Stale;
+use crate::refresh::Core;
 use crate::section::{BlockingValidators, StorageAvailability};
 use crate::store::fallback::writable_location;
 use crate::store::path::{cache_path_for_config, cache_path_for_type};
@@ -231,6 +232,13 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         self
     }
 
+    /// The refresh core of this builder's cache, for the core's tests.
+    #[cfg(test)]
+    pub(crate) fn core_for_tests(self, store: Option<Arc<dyn CacheStore>>) -> Core<C> {
+        let context = KeyContext::new("t");
+        Core::new(self.config, self.options, store, None, &context, self.fleet)
+    }
+
     /// The cache, before its first refresh.
     pub(crate) fn build(self) -> Result<AvailabilityCache<C>, Error> {
         if let Some(error) = self.invalid {
@@ -265,14 +273,14 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
             self.app_version
                 .unwrap_or_else(|| C::app_version().to_owned()),
         );
-        Ok(AvailabilityCache::new(
+        Ok(AvailabilityCache::new(Core::new(
             self.config,
             self.options,
             store,
             config_path,
             &context,
             self.fleet,
-        ))
+        )))
     }
 }
 
@@ -282,7 +290,21 @@ impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
     /// Fails only for an invalid option; every cache problem is recovered from.
     pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
         let cache = self.build()?;
-        cache.refresh_now(false);
+        cache.refresh_blocking(false);
+        Ok(cache)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
+    /// [`open`](AvailabilityCacheBuilder::open) for async services: async validators run
+    /// concurrently on the current runtime, blocking ones on `spawn_blocking`, and file I/O
+    /// and lock waits never block a runtime worker. Works for every config, including those
+    /// with `#[storage(validate = path, async)]` sections.
+    pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error> {
+        crate::drive::tokio::require_runtime("open_async")?;
+        let cache = self.build()?;
+        cache.refresh_tokio(false).await;
         Ok(cache)
     }
 }

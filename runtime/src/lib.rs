@@ -39,8 +39,6 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "tokio")]
-mod async_cache;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
@@ -48,6 +46,7 @@ mod builder;
 mod cache;
 pub mod checks;
 mod clock;
+mod drive;
 mod error;
 mod fingerprint;
 mod fleet;

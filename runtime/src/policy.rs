@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use storage_availability_schema::SectionRecord;
 
+use crate::section::{Source, StorageAvailability, StorageKind};
+
 /// The backoff of failed sections never exceeds this (unless `retry_failed_after` does).
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 /// A record checked more than this far in the future is treated as expired (clock skew).
@@ -24,6 +26,18 @@ pub(crate) enum Stale {
     NotReused,
     /// Its key could not be computed: never reused.
     Uncacheable,
+}
+
+/// For one section: a fresh record to reuse and where it came from, or why to validate.
+pub(crate) type Planned = Result<(SectionRecord, Source), Stale>;
+
+/// The stale sections of a plan, with the reason for each.
+pub(crate) fn stale_sections<C: StorageAvailability>(plan: &[Planned]) -> Vec<(C::Kind, Stale)> {
+    C::Kind::ALL
+        .iter()
+        .zip(plan)
+        .filter_map(|(&kind, p)| p.as_ref().err().map(|&why| (kind, why)))
+        .collect()
 }
 
 impl Stale {

@@ -19,6 +19,8 @@
 mod redis;
 mod rounds;
 
+pub(crate) use rounds::{FleetClaim, FleetRequest, merge, ready, request};
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

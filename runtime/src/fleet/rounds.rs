@@ -28,12 +28,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use storage_availability_schema::{SCHEMA_VERSION, SectionRecord, Timestamp, is_compatible};
 
+use super::{FleetCounters, FleetOptions};
 use super::{SharedError, SharedRecord, SharedSecret, SharedStore};
 use crate::builder::Options;
-use crate::cache::{AvailabilityCache, Planned, bump, stale_sections};
-use crate::policy::Stale;
+use crate::fingerprint::SectionKey;
+use crate::policy::{Planned, Stale, stale_sections};
 use crate::random::random_u64;
 use crate::section::{Scope, Source, StorageAvailability, StorageKind};
+use crate::stats::bump;
 
 const TARGET: &str = "storage_availability";
 
@@ -142,168 +144,96 @@ struct Waiting {
     counted: bool,
 }
 
-impl<C: StorageAvailability> AvailabilityCache<C> {
-    /// The stale shared sections of `plan`; `None` without a store or without any, so a
-    /// warm start makes no round trip (and no connection).
-    fn fleet_request(&self, plan: &[Planned]) -> Option<FleetRequest> {
-        let store = self.fleet.store.as_ref()?;
-        let config_type = C::config_type();
-        let wanted: Vec<Wanted> = C::Kind::ALL
-            .iter()
-            .zip(plan)
-            .filter(|&(&kind, _)| C::scope(kind) == Scope::Shared)
-            .filter_map(|(&kind, planned)| {
-                let why = *planned.as_ref().err()?;
-                // A key no record matches: nothing to look up, nothing worth publishing.
-                if why == Stale::Uncacheable {
-                    return None;
-                }
-                let index = kind.index();
-                let hash = self.keys[index].as_str().to_owned();
-                let timeout = C::timeout(kind).unwrap_or(self.options.validation_timeout());
-                Some(Wanted {
-                    index,
-                    name: kind.name(),
-                    key: format!(
-                        "{}:{config_type}:{}:{hash}",
-                        self.fleet.namespace,
-                        kind.name()
-                    ),
-                    hash,
-                    lease_ttl: timeout.saturating_add(LEASE_MARGIN),
-                    max_age: C::max_age(kind).or(self.options.max_age()),
-                    lookup: why != Stale::Invalidated,
-                })
-            })
-            .collect();
-        (!wanted.is_empty()).then(|| FleetRequest {
-            store: Arc::clone(store),
-            options: self.options.clone(),
-            secret: self.fleet.secret.clone(),
-            wanted,
-        })
-    }
-
-    /// Settles what it can of the stale shared sections of `plan` without waiting: fresh
-    /// records of other hosts go into `plan` (as [`Source::Shared`]); the sections whose
-    /// lease this host won stay stale, to validate now; those leased by another host are
-    /// deferred (see [`fleet_ready`](Self::fleet_ready)). Blocking (round trips only).
-    pub(crate) fn fleet_claim(&self, plan: &mut [Planned]) -> Option<FleetClaim> {
-        let claim = self.fleet_request(plan)?.claim();
-        Some(self.fleet_merge(claim, plan))
-    }
-
-    /// [`fleet_claim`](Self::fleet_claim) with the round trips on a blocking thread.
-    #[cfg(feature = "tokio")]
-    pub(crate) async fn fleet_claim_async(&self, plan: &mut [Planned]) -> Option<FleetClaim> {
-        let request = self.fleet_request(plan)?;
-        let claim = tokio::task::spawn_blocking(move || request.claim())
-            .await
-            .ok()?;
-        Some(self.fleet_merge(claim, plan))
-    }
-
-    /// The stale sections of `plan` to validate in this round: every stale section except
-    /// those whose lease another host holds (their answers are waited for after this
-    /// host's own validations).
-    pub(crate) fn fleet_ready(
-        &self,
-        fleet: Option<&FleetClaim>,
-        plan: &[Planned],
-    ) -> Vec<(C::Kind, Stale)> {
-        let mut stale = stale_sections::<C>(plan);
-        if let Some(claim) = fleet {
-            stale.retain(|(kind, _)| !claim.is_deferred(kind.index()));
-        }
-        stale
-    }
-
-    /// After a round of validation (after `apply`): publishes its results, releases the
-    /// leases, then waits for the sections leased by other hosts, merging their records
-    /// into `plan`. `true` when sections are left to validate here (a vanished lease taken
-    /// over, a wait past its bound, a store failure): run another round, then call this
-    /// again. Blocking.
-    pub(crate) fn fleet_settle(
-        &self,
-        fleet: &mut Option<FleetClaim>,
-        plan: &mut [Planned],
-    ) -> bool {
-        let Some(claim) = fleet.as_mut() else {
-            return false;
-        };
-        claim.prepare(plan);
-        let more = claim.settle();
-        self.fleet_merge_hits(claim, plan);
-        more
-    }
-
-    /// [`fleet_settle`](Self::fleet_settle) with the round trips and polls on a blocking
-    /// thread.
-    #[cfg(feature = "tokio")]
-    pub(crate) async fn fleet_settle_async(
-        &self,
-        fleet: &mut Option<FleetClaim>,
-        plan: &mut [Planned],
-    ) -> bool {
-        let Some(mut claim) = fleet.take() else {
-            return false;
-        };
-        claim.prepare(plan);
-        let settled = tokio::task::spawn_blocking(move || {
-            let more = claim.settle();
-            (claim, more)
-        })
-        .await;
-        match settled {
-            Ok((mut claim, more)) => {
-                self.fleet_merge_hits(&mut claim, plan);
-                *fleet = Some(claim);
-                more
+/// The stale shared sections of `plan`; `None` without a store or without any, so a warm
+/// start makes no round trip (and no connection). The refresh core asks the driver to
+/// [`claim`](FleetRequest::claim) it (the `AskFleet` step).
+pub(crate) fn request<C: StorageAvailability>(
+    fleet: &FleetOptions,
+    options: &Options,
+    keys: &[SectionKey],
+    plan: &[Planned],
+) -> Option<FleetRequest> {
+    let store = fleet.store.as_ref()?;
+    let config_type = C::config_type();
+    let wanted: Vec<Wanted> = C::Kind::ALL
+        .iter()
+        .zip(plan)
+        .filter(|&(&kind, _)| C::scope(kind) == Scope::Shared)
+        .filter_map(|(&kind, planned)| {
+            let why = *planned.as_ref().err()?;
+            // A key no record matches: nothing to look up, nothing worth publishing.
+            if why == Stale::Uncacheable {
+                return None;
             }
-            // The runtime is shutting down: whatever was deferred is validated here.
-            Err(_) => !stale_sections::<C>(plan).is_empty(),
-        }
-    }
+            let index = kind.index();
+            let hash = keys[index].as_str().to_owned();
+            let timeout = C::timeout(kind).unwrap_or(options.validation_timeout());
+            Some(Wanted {
+                index,
+                name: kind.name(),
+                key: format!("{}:{config_type}:{}:{hash}", fleet.namespace, kind.name()),
+                hash,
+                lease_ttl: timeout.saturating_add(LEASE_MARGIN),
+                max_age: C::max_age(kind).or(options.max_age()),
+                lookup: why != Stale::Invalidated,
+            })
+        })
+        .collect();
+    (!wanted.is_empty()).then(|| FleetRequest {
+        store: Arc::clone(store),
+        options: options.clone(),
+        secret: fleet.secret.clone(),
+        wanted,
+    })
+}
 
-    fn fleet_merge(&self, mut claim: FleetClaim, plan: &mut [Planned]) -> FleetClaim {
-        self.fleet_merge_hits(&mut claim, plan);
-        claim
+/// The stale sections of `plan` to validate in this round: every stale section except
+/// those whose lease another host holds (their answers are waited for after this host's
+/// own validations).
+pub(crate) fn ready<C: StorageAvailability>(
+    fleet: Option<&FleetClaim>,
+    plan: &[Planned],
+) -> Vec<(C::Kind, Stale)> {
+    let mut stale = stale_sections::<C>(plan);
+    if let Some(claim) = fleet {
+        stale.retain(|(kind, _)| !claim.is_deferred(kind.index()));
     }
+    stale
+}
 
-    fn fleet_merge_hits(&self, claim: &mut FleetClaim, plan: &mut [Planned]) {
-        if !claim.hits.is_empty() {
-            let names: Vec<&str> = claim
-                .hits
-                .iter()
-                .map(|(index, _)| C::Kind::ALL[*index].name())
-                .collect();
-            tracing::info!(target: TARGET, sections = %names.join(", "),
-                "answered shared sections from the fleet store");
-        }
-        for (index, record) in claim.hits.drain(..) {
-            plan[index] = Ok((record, Source::Shared));
-        }
-        self.fleet_count(claim);
+/// Merges the fresh records of other hosts into `plan` (as [`Source::Shared`]), adds the
+/// claim's counts to the stats, and warns once per refresh about a store failure.
+pub(crate) fn merge<C: StorageAvailability>(
+    claim: &mut FleetClaim,
+    plan: &mut [Planned],
+    counters: &FleetCounters,
+) {
+    if !claim.hits.is_empty() {
+        let names: Vec<&str> = claim
+            .hits
+            .iter()
+            .map(|(index, _)| C::Kind::ALL[*index].name())
+            .collect();
+        tracing::info!(target: TARGET, sections = %names.join(", "),
+            "answered shared sections from the fleet store");
     }
-
-    /// Adds the claim's counts to the stats, and warns once per refresh about a failure.
-    fn fleet_count(&self, claim: &mut FleetClaim) {
-        let counters = &self.stats.fleet;
-        let counts = std::mem::take(&mut claim.counts);
-        bump(&counters.hits, counts.hits);
-        bump(&counters.publishes, counts.publishes);
-        bump(&counters.ignored, counts.ignored);
-        bump(&counters.unsigned, counts.unsigned);
-        bump(&counters.lease_waits, counts.lease_waits);
-        bump(&counters.lease_timeouts, counts.lease_timeouts);
-        if let Some(error) = &claim.failed
-            && !claim.reported
-        {
-            claim.reported = true;
-            bump(&counters.errors, 1);
-            tracing::warn!(target: TARGET, %error, store = ?claim.store,
-                "fleet store unavailable; working locally for the rest of this refresh");
-        }
+    for (index, record) in claim.hits.drain(..) {
+        plan[index] = Ok((record, Source::Shared));
+    }
+    let counts = std::mem::take(&mut claim.counts);
+    bump(&counters.hits, counts.hits);
+    bump(&counters.publishes, counts.publishes);
+    bump(&counters.ignored, counts.ignored);
+    bump(&counters.unsigned, counts.unsigned);
+    bump(&counters.lease_waits, counts.lease_waits);
+    bump(&counters.lease_timeouts, counts.lease_timeouts);
+    if let Some(error) = &claim.failed
+        && !claim.reported
+    {
+        claim.reported = true;
+        bump(&counters.errors, 1);
+        tracing::warn!(target: TARGET, %error, store = ?claim.store,
+            "fleet store unavailable; working locally for the rest of this refresh");
     }
 }
 
@@ -367,7 +297,7 @@ impl FleetClaim {
     /// Publishes what was prepared, releases the leases, then polls for the deferred
     /// sections until each has a record, or one must be validated here. `true` when there
     /// is something to validate here.
-    fn settle(&mut self) -> bool {
+    pub(crate) fn settle(&mut self) -> bool {
         self.send();
         // Sections still to validate here from an earlier round (none after `prepare`).
         let before = self.publish.len();
@@ -520,7 +450,7 @@ impl FleetClaim {
     /// Turns the validated records of the sections to publish into values, carrying the
     /// fleet's failure count into the record first (so the file gets it too). Sections
     /// not validated yet stay for a later round.
-    fn prepare(&mut self, plan: &mut [Planned]) {
+    pub(crate) fn prepare(&mut self, plan: &mut [Planned]) {
         let mut later = Vec::new();
         for publish in std::mem::take(&mut self.publish) {
             let Some(planned) = plan.get_mut(publish.index) else {
