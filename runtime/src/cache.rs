@@ -178,7 +178,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 
     /// Deletes the cache file and forgets every result: configured sections are
-    /// [`Source::Pending`] until the next [`refresh`](Self::refresh).
+    /// [`Source::Pending`](crate::Source::Pending) until the next [`refresh`](Self::refresh).
     pub fn clear(&self) -> Result<(), Error> {
         let _gate = self.gate.enter();
         let mut state = self.lock_state();
