@@ -17,8 +17,8 @@ use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_m
 use serde::de::IgnoredAny;
 use storage_availability::schema::CacheFile;
 use storage_availability::{
-    AvailabilityCache, CacheStore, FileStore, KeyContext, Loaded, Source, StorageAvailability,
-    StorageKind,
+    AvailabilityCache, CacheStore, FileStore, KeyContext, Source, StorageAvailability, StorageKind,
+    StoreRead,
 };
 
 use support::{Realistic, RealisticKind, Workspace};
@@ -68,8 +68,8 @@ fn warm(c: &mut Criterion) {
     });
     group.bench_function("parse_4", |b| {
         b.iter(|| {
-            let loaded = Loaded::from_bytes(black_box(&bytes));
-            assert!(matches!(loaded, Loaded::File(_)));
+            let loaded = StoreRead::from_bytes(black_box(&bytes));
+            assert!(matches!(loaded, StoreRead::File(_)));
             loaded
         })
     });

@@ -86,7 +86,9 @@ pub use section::{
     UnknownKind, ValidationFuture,
 };
 pub use stats::{RefreshReport, Stats};
-pub use store::{CacheStore, FileStore, Loaded, LockOutcome, StoreLock};
+#[doc(hidden)]
+pub use store::Loaded;
+pub use store::{CacheStore, FileStore, LockOutcome, StoreLock, StoreRead};
 #[doc(hidden)]
 pub use store::{FaultInjector, SaveStep};
 

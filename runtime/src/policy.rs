@@ -28,15 +28,43 @@ pub(crate) enum Stale {
     Uncacheable,
 }
 
-/// For one section: a fresh record to reuse and where it came from, or why to validate.
-pub(crate) type Planned = Result<(SectionRecord, Source), Stale>;
+/// What a refresh plans for one section.
+#[derive(Debug, Clone)]
+pub(crate) enum Planned {
+    /// A fresh record to reuse, and where it came from.
+    Reuse(SectionRecord, Source),
+    /// To validate, and why.
+    Stale(Stale),
+}
+
+impl Planned {
+    pub(crate) fn is_fresh(&self) -> bool {
+        matches!(self, Planned::Reuse(..))
+    }
+
+    /// Why the section is validated; `None` when it is reused.
+    pub(crate) fn stale(&self) -> Option<Stale> {
+        match self {
+            Planned::Stale(why) => Some(*why),
+            Planned::Reuse(..) => None,
+        }
+    }
+
+    /// The record to reuse (or just validated); `None` while stale.
+    pub(crate) fn record(&self) -> Option<&SectionRecord> {
+        match self {
+            Planned::Reuse(record, _) => Some(record),
+            Planned::Stale(_) => None,
+        }
+    }
+}
 
 /// The stale sections of a plan, with the reason for each.
 pub(crate) fn stale_sections<C: StorageAvailability>(plan: &[Planned]) -> Vec<(C::Kind, Stale)> {
     C::Kind::ALL
         .iter()
         .zip(plan)
-        .filter_map(|(&kind, p)| p.as_ref().err().map(|&why| (kind, why)))
+        .filter_map(|(&kind, p)| p.stale().map(|why| (kind, why)))
         .collect()
 }
 

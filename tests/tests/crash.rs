@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use storage_availability::schema::CacheFile;
-use storage_availability::{AvailabilityCache, Loaded, Source};
+use storage_availability::{AvailabilityCache, Source, StoreRead};
 use storage_availability_tests::{LoggedConfig, LoggedConfigKind as K};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_availability-probe");
@@ -134,7 +134,7 @@ fn sigkill_during_saves_never_leaves_a_torn_file() {
                     panic!("kill {kills}: the schema rejects the file: {error}\n{value:#}");
                 }
                 serde_json::from_value::<CacheFile>(value).unwrap();
-                assert!(matches!(Loaded::from_bytes(&bytes), Loaded::File(_)));
+                assert!(matches!(StoreRead::from_bytes(&bytes), StoreRead::File(_)));
                 files_checked += 1;
             }
             Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "kill {kills}"),

@@ -1,6 +1,6 @@
-//! Property tests of the cache file loader, `Loaded::from_bytes` (issue 5): it never panics,
+//! Property tests of the cache file loader, `StoreRead::from_bytes` (issue 5): it never panics,
 //! whatever the bytes (arbitrary, JSON-like, or a valid file with flipped, truncated,
-//! inserted or deleted bytes), and a valid file always loads as `Loaded::File`, equal to
+//! inserted or deleted bytes), and a valid file always loads as `StoreRead::File`, equal to
 //! what was written. `fuzz/fuzz_targets/loader.rs` runs the same loader under libFuzzer.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::{Value, json};
-use storage_availability::Loaded;
+use storage_availability::StoreRead;
 use storage_availability::schema::{
     CacheFile, Metadata, SectionHash, SectionRecord, Timestamp, parse_cache_file,
 };
@@ -52,8 +52,8 @@ fn schema() -> &'static jsonschema::Validator {
 /// accepts the checked-in schema must accept too (whatever the schema rejects, the loader
 /// rejects). Returns whether the loader accepted.
 fn check_loader(bytes: &[u8]) -> bool {
-    let loaded = Loaded::from_bytes(bytes);
-    let accepted = matches!(loaded, Loaded::File(_));
+    let loaded = StoreRead::from_bytes(bytes);
+    let accepted = matches!(loaded, StoreRead::File(_));
     assert_eq!(
         accepted,
         parse_cache_file(bytes).is_ok(),
@@ -266,8 +266,8 @@ proptest! {
     #[test]
     fn a_valid_file_always_loads_as_file(file in cache_file(), pretty in any::<bool>()) {
         let bytes = bytes_of(&file, pretty);
-        match Loaded::from_bytes(&bytes) {
-            Loaded::File(read) => assert_same(&read, &file),
+        match StoreRead::from_bytes(&bytes) {
+            StoreRead::File(read) => assert_same(&read, &file),
             other => panic!("a valid file loaded as {other:?}"),
         }
         assert!(check_loader(&bytes));
@@ -519,7 +519,7 @@ fn the_loader_rejects_what_the_schema_rejects() {
         assert!(!schema().is_valid(&doc), "{what}: the schema accepts it");
         let bytes = serde_json::to_vec(&doc).unwrap();
         assert!(
-            !matches!(Loaded::from_bytes(&bytes), Loaded::File(_)),
+            !matches!(StoreRead::from_bytes(&bytes), StoreRead::File(_)),
             "{what}: the loader accepts it"
         );
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use storage_availability::schema::CacheFile;
 use storage_availability::{
-    AvailabilityCache, CacheStore, FileStore, Loaded, LockOutcome, ManualClock,
+    AvailabilityCache, CacheStore, FileStore, LockOutcome, ManualClock, StoreRead,
 };
 use storage_availability_tests::{ProbeConfig, ProbeConfigKind as K};
 
@@ -40,15 +40,15 @@ impl CacheStore for Recording {
     fn location(&self) -> Option<&Path> {
         self.inner.location()
     }
-    fn load(&self, max_bytes: u64) -> Loaded {
+    fn load(&self, max_bytes: u64) -> StoreRead {
         let loaded = self.inner.load(max_bytes);
         let what = match &loaded {
-            Loaded::Missing => "missing",
-            Loaded::File(_) => "file",
-            Loaded::Corrupt(_) => "corrupt",
-            Loaded::Unusable(_) => "unusable",
-            Loaded::NotRegular(_) => "not regular",
-            Loaded::Untrusted(_) => "untrusted",
+            StoreRead::Missing => "missing",
+            StoreRead::File(_) => "file",
+            StoreRead::Corrupt(_) => "corrupt",
+            StoreRead::Unusable(_) => "unusable",
+            StoreRead::NotRegular(_) => "not regular",
+            StoreRead::Untrusted(_) => "untrusted",
             _ => "other",
         };
         self.log(format!("load: {what}"));

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::refresh::{Core, Decision, Done, Io, Refresh, RefreshRun};
 use crate::section::StorageAvailability;
-use crate::store::{CacheStore, Loaded, LockOutcome};
+use crate::store::{CacheStore, LockOutcome, StoreRead};
 use crate::validate_async;
 
 /// Runs one refresh of `core` to its end.
@@ -31,7 +31,7 @@ pub(crate) async fn refresh<C: StorageAvailability>(
         decision = match io {
             Io::Load { store, max_bytes } => {
                 let loaded = blocking(store, move |s| s.load(max_bytes)).await;
-                refresh.loaded(loaded.unwrap_or(Loaded::Missing), now())
+                refresh.loaded(loaded.unwrap_or(StoreRead::Missing), now())
             }
             Io::Lock { store, timeout } => {
                 let outcome = blocking(store, move |s| s.lock(timeout)).await;
@@ -40,7 +40,7 @@ pub(crate) async fn refresh<C: StorageAvailability>(
             }
             Io::Reload { store, max_bytes } => {
                 let read = blocking(store, move |s| (s.load(max_bytes), s.sweep())).await;
-                let (loaded, swept) = read.unwrap_or((Loaded::Missing, 0));
+                let (loaded, swept) = read.unwrap_or((StoreRead::Missing, 0));
                 refresh.reloaded(loaded, swept, now())
             }
             Io::Quarantine { store } => {

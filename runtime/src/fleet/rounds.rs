@@ -160,7 +160,7 @@ pub(crate) fn request<C: StorageAvailability>(
         .zip(plan)
         .filter(|&(&kind, _)| C::scope(kind) == Scope::Shared)
         .filter_map(|(&kind, planned)| {
-            let why = *planned.as_ref().err()?;
+            let why = planned.stale()?;
             // A key no record matches: nothing to look up, nothing worth publishing.
             if why == Stale::Uncacheable {
                 return None;
@@ -218,7 +218,7 @@ pub(crate) fn merge<C: StorageAvailability>(
             "answered shared sections from the fleet store");
     }
     for (index, record) in claim.hits.drain(..) {
-        plan[index] = Ok((record, Source::Shared));
+        plan[index] = Planned::Reuse(record, Source::Shared);
     }
     let counts = std::mem::take(&mut claim.counts);
     bump(&counters.hits, counts.hits);
@@ -457,8 +457,8 @@ impl FleetClaim {
                 continue;
             };
             let (record, source) = match planned {
-                Ok((record, source)) => (record, *source),
-                Err(_) => {
+                Planned::Reuse(record, source) => (record, *source),
+                Planned::Stale(_) => {
                     later.push(publish);
                     continue;
                 }

@@ -69,7 +69,7 @@ impl<C: StorageAvailability> Core<C> {
                 duration_ms: done.duration.as_secs_f64() * 1000.0,
                 consecutive_failures: policy::consecutive_failures(passed, previous_failures),
             };
-            plan[index] = Ok((record, Source::Validated));
+            plan[index] = Planned::Reuse(record, Source::Validated);
         }
         if !stale.is_empty() {
             let reasons: Vec<String> = stale
@@ -86,11 +86,7 @@ impl<C: StorageAvailability> Core<C> {
         let sections = C::Kind::ALL
             .iter()
             .zip(plan)
-            .filter_map(|(kind, p)| {
-                p.as_ref()
-                    .ok()
-                    .map(|(r, _)| (kind.name().to_owned(), r.clone()))
-            })
+            .filter_map(|(kind, p)| p.record().map(|r| (kind.name().to_owned(), r.clone())))
             .collect();
         CacheFile {
             schema_version: SCHEMA_VERSION.to_owned(),
@@ -142,7 +138,7 @@ impl<C: StorageAvailability> Core<C> {
         let mut entries = Vec::with_capacity(plan.len());
         for (&kind, planned) in C::Kind::ALL.iter().zip(plan) {
             let entry = match planned {
-                Ok((record, source)) => {
+                Planned::Reuse(record, source) => {
                     if validated[kind.index()] {
                         report.validated.push(kind.name());
                     } else if source != Source::Unconfigured {
@@ -155,7 +151,7 @@ impl<C: StorageAvailability> Core<C> {
                 }
                 // Only reachable if validation produced no record, which the runners rule
                 // out; answer "unavailable" rather than panic.
-                Err(why) => Entry {
+                Planned::Stale(why) => Entry {
                     availability: Availability {
                         enabled: false,
                         validation_passed: false,

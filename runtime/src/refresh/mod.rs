@@ -30,7 +30,7 @@ use crate::fleet::{self, FleetClaim, FleetOptions, FleetRequest};
 use crate::policy::{Planned, Stale};
 use crate::section::{Availability, Source, StorageAvailability, StorageKind};
 use crate::stats::{Counters, RefreshReport, bump};
-use crate::store::{CacheStore, Loaded, LockOutcome, StoreLock};
+use crate::store::{CacheStore, LockOutcome, StoreLock, StoreRead};
 use crate::validate::Finished;
 
 const TARGET: &str = "storage_availability";
@@ -138,7 +138,7 @@ pub(crate) struct RefreshRun {
 
 impl RefreshRun {
     fn nothing_to_do(&self, plan: &[Planned]) -> bool {
-        !self.unsaved && plan.iter().all(Result::is_ok)
+        !self.unsaved && plan.iter().all(Planned::is_fresh)
     }
 }
 
@@ -209,7 +209,7 @@ pub(crate) struct Refresh<'a, C: StorageAvailability> {
     core: &'a Core<C>,
     run: &'a RefreshRun,
     /// The last read of the file.
-    loaded: Loaded,
+    loaded: StoreRead,
     /// The plan from the last read, then with the fleet's and the validators' answers.
     plan: Vec<Planned>,
     /// Held until the save is done.
@@ -236,7 +236,7 @@ impl<'a, C: StorageAvailability> Refresh<'a, C> {
         let mut refresh = Refresh {
             core,
             run,
-            loaded: Loaded::Missing,
+            loaded: StoreRead::Missing,
             plan: Vec::new(),
             lock: None,
             may_save: false,
@@ -272,7 +272,7 @@ impl<'a, C: StorageAvailability> Refresh<'a, C> {
     }
 
     /// The unlocked read: a warm start ends here.
-    pub(crate) fn loaded(&mut self, loaded: Loaded, now: SystemTime) -> Decision<C> {
+    pub(crate) fn loaded(&mut self, loaded: StoreRead, now: SystemTime) -> Decision<C> {
         self.read(loaded, now);
         if self.run.nothing_to_do(&self.plan) {
             return self.done(None, now);
@@ -306,7 +306,7 @@ impl<'a, C: StorageAvailability> Refresh<'a, C> {
     /// The locked re-read and the sweep: a neighbour may have done the work meanwhile.
     pub(crate) fn reloaded(
         &mut self,
-        loaded: Loaded,
+        loaded: StoreRead,
         swept: usize,
         now: SystemTime,
     ) -> Decision<C> {
@@ -318,7 +318,7 @@ impl<'a, C: StorageAvailability> Refresh<'a, C> {
         }
         match (&self.core.store, &self.loaded) {
             // Only under the lock, and only now that the work is known to be ours.
-            (Some(store), Loaded::Corrupt(_)) => Decision::Perform(Io::Quarantine {
+            (Some(store), StoreRead::Corrupt(_)) => Decision::Perform(Io::Quarantine {
                 store: Arc::clone(store),
             }),
             _ => self.ready(None, now),
@@ -397,7 +397,7 @@ impl<'a, C: StorageAvailability> Refresh<'a, C> {
         self.done(Some(result), now)
     }
 
-    fn read(&mut self, loaded: Loaded, now: SystemTime) {
+    fn read(&mut self, loaded: StoreRead, now: SystemTime) {
         self.loaded = loaded;
         self.plan = self.core.plan(file_of(&self.loaded), self.run, now);
     }
@@ -471,9 +471,9 @@ impl<'a, C: StorageAvailability> Refresh<'a, C> {
     }
 }
 
-pub(crate) fn file_of(loaded: &Loaded) -> Option<&CacheFile> {
+pub(crate) fn file_of(loaded: &StoreRead) -> Option<&CacheFile> {
     match loaded {
-        Loaded::File(file) => Some(file),
+        StoreRead::File(file) => Some(file),
         _ => None,
     }
 }

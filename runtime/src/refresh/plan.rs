@@ -12,7 +12,7 @@ use super::{Core, RefreshRun, TARGET, section_hash, truncate_to_micros};
 use crate::policy::{Planned, Stale};
 use crate::section::{Source, StorageAvailability, StorageKind};
 use crate::stats::bump;
-use crate::store::{CacheStore, Loaded, LockOutcome, StoreLock};
+use crate::store::{CacheStore, LockOutcome, StoreLock, StoreRead};
 
 impl<C: StorageAvailability> Core<C> {
     /// Chooses, for each section, a fresh record to reuse or the reason to validate it.
@@ -61,16 +61,16 @@ impl<C: StorageAvailability> Core<C> {
                         }
                         _ => self.unconfigured_record(index, now),
                     };
-                    return Ok((record, Source::Unconfigured));
+                    return Planned::Reuse(record, Source::Unconfigured);
                 }
                 if self.uncacheable[index] {
-                    return Err(Stale::Uncacheable);
+                    return Planned::Stale(Stale::Uncacheable);
                 }
                 if forced[index] {
-                    return Err(Stale::Invalidated);
+                    return Planned::Stale(Stale::Invalidated);
                 }
                 let Some((record, source)) = candidate else {
-                    return Err(if !C::reused_across_starts(kind) {
+                    return Planned::Stale(if !C::reused_across_starts(kind) {
                         Stale::NotReused
                     } else if file_record.is_some() {
                         Stale::Changed
@@ -78,8 +78,10 @@ impl<C: StorageAvailability> Core<C> {
                         Stale::Missing
                     });
                 };
-                self.freshness(index, record, now)
-                    .map(|()| (record.clone(), source))
+                match self.freshness(index, record, now) {
+                    Ok(()) => Planned::Reuse(record.clone(), source),
+                    Err(why) => Planned::Stale(why),
+                }
             })
             .collect()
     }
@@ -161,11 +163,11 @@ impl<C: StorageAvailability> Core<C> {
     pub(crate) fn recover(
         &self,
         store: &dyn CacheStore,
-        loaded: &Loaded,
+        loaded: &StoreRead,
         quarantined: Option<io::Result<Option<PathBuf>>>,
     ) -> bool {
         match loaded {
-            Loaded::Corrupt(reason) => {
+            StoreRead::Corrupt(reason) => {
                 bump(&self.stats.corrupt_recovered, 1);
                 let path = store.location();
                 match quarantined {
@@ -193,19 +195,19 @@ impl<C: StorageAvailability> Core<C> {
                     }
                 }
             }
-            Loaded::Unusable(reason) => {
+            StoreRead::Unusable(reason) => {
                 tracing::warn!(target: TARGET, path = ?store.location(), %reason,
                     "cache file unusable; it will be replaced");
                 bump(&self.stats.incompatible_replaced, 1);
                 true
             }
-            Loaded::NotRegular(reason) => {
+            StoreRead::NotRegular(reason) => {
                 self.warn_save_once(&format!(
                     "the cache path {reason}, which is not ours to replace; keeping results in memory"
                 ));
                 false
             }
-            Loaded::Untrusted(reason) => {
+            StoreRead::Untrusted(reason) => {
                 bump(&self.stats.untrusted, 1);
                 let path = store.location();
                 if !self.stats.warned_untrusted.swap(true, Ordering::Relaxed) {
@@ -217,7 +219,7 @@ impl<C: StorageAvailability> Core<C> {
                 }
                 true
             }
-            Loaded::Missing | Loaded::File(_) => true,
+            StoreRead::Missing | StoreRead::File(_) => true,
         }
     }
 }

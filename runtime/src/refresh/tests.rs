@@ -152,30 +152,30 @@ fn run(world: World) -> Ended {
             record.consecutive_failures = 3;
             record.last_error = Some("scripted".into());
         }
-        Ok((record, Source::Cache))
+        Planned::Reuse(record, Source::Cache)
     };
     let file = |plan: Vec<Planned>| core.file_from(&plan, now);
     let fresh = file(K::ALL.iter().map(|&k| record(k, true, now)).collect());
     let long_ago = now - Duration::from_secs(30 * 24 * 3600);
     let failed = file(K::ALL.iter().map(|&k| record(k, false, long_ago)).collect());
     let read = |found: Found| match found {
-        Found::Missing => Loaded::Missing,
-        Found::Fresh => Loaded::File(fresh.clone()),
+        Found::Missing => StoreRead::Missing,
+        Found::Fresh => StoreRead::File(fresh.clone()),
         Found::Half => {
             let mut file = fresh.clone();
             file.sections.remove("b");
-            Loaded::File(file)
+            StoreRead::File(file)
         }
         Found::Stale => {
             let mut file = fresh.clone();
             file.sections.clear();
-            Loaded::File(file)
+            StoreRead::File(file)
         }
-        Found::FailedDue => Loaded::File(failed.clone()),
-        Found::Corrupt => Loaded::Corrupt("scripted".into()),
-        Found::Unusable => Loaded::Unusable("scripted".into()),
-        Found::NotRegular => Loaded::NotRegular("scripted".into()),
-        Found::Untrusted => Loaded::Untrusted("scripted".into()),
+        Found::FailedDue => StoreRead::File(failed.clone()),
+        Found::Corrupt => StoreRead::Corrupt("scripted".into()),
+        Found::Unusable => StoreRead::Unusable("scripted".into()),
+        Found::NotRegular => StoreRead::NotRegular("scripted".into()),
+        Found::Untrusted => StoreRead::Untrusted("scripted".into()),
     };
     let run = RefreshRun {
         current: Arc::new(core.pending(now)),

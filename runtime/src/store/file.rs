@@ -13,7 +13,7 @@ use super::path;
 use super::quarantine;
 use super::read::{self, ReadOutcome};
 use super::trust;
-use super::{CacheStore, Loaded, LockOutcome, StoreLock};
+use super::{CacheStore, LockOutcome, StoreLock, StoreRead};
 
 /// Temp files of interrupted saves older than this are removed.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
@@ -94,15 +94,15 @@ fn link_is_ours(path: &Path, link: &std::fs::Metadata) -> bool {
 /// Parses a cache file's bytes by the schema crate's one acceptance rule, telling a file of
 /// another version from a broken one. Reasons give a problem's kind and position, never
 /// the file's content.
-pub(super) fn parse(bytes: &[u8]) -> Loaded {
+pub(super) fn parse(bytes: &[u8]) -> StoreRead {
     match parse_cache_file(bytes) {
-        Ok(file) => Loaded::File(file),
+        Ok(file) => StoreRead::File(file),
         // Never the malformed version string itself: it is the file's content.
         Err(AcceptError::Version(VersionError::Malformed(_))) => {
-            Loaded::Unusable("schema_version is not of the form MAJOR.MINOR".to_owned())
+            StoreRead::Unusable("schema_version is not of the form MAJOR.MINOR".to_owned())
         }
-        Err(AcceptError::Version(e)) => Loaded::Unusable(e.to_string()),
-        Err(e) => Loaded::Corrupt(e.to_string()),
+        Err(AcceptError::Version(e)) => StoreRead::Unusable(e.to_string()),
+        Err(e) => StoreRead::Corrupt(e.to_string()),
     }
 }
 
@@ -111,16 +111,16 @@ impl CacheStore for FileStore {
         Some(&self.path)
     }
 
-    fn load(&self, max_bytes: u64) -> Loaded {
+    fn load(&self, max_bytes: u64) -> StoreRead {
         match read::read_bounded(&self.path, max_bytes) {
-            ReadOutcome::Missing => Loaded::Missing,
+            ReadOutcome::Missing => StoreRead::Missing,
             ReadOutcome::Bytes(bytes) => parse(&bytes),
-            ReadOutcome::TooLarge { size } => Loaded::Corrupt(format!(
+            ReadOutcome::TooLarge { size } => StoreRead::Corrupt(format!(
                 "is {size} bytes or more, over the {max_bytes}-byte limit"
             )),
-            ReadOutcome::NotRegular { kind } => Loaded::NotRegular(format!("is {kind}")),
-            ReadOutcome::Untrusted(reason) => Loaded::Untrusted(reason),
-            ReadOutcome::Failed(e) => Loaded::Unusable(format!("cannot be read: {e}")),
+            ReadOutcome::NotRegular { kind } => StoreRead::NotRegular(format!("is {kind}")),
+            ReadOutcome::Untrusted(reason) => StoreRead::Untrusted(reason),
+            ReadOutcome::Failed(e) => StoreRead::Unusable(format!("cannot be read: {e}")),
         }
     }
 

@@ -25,11 +25,15 @@ use storage_availability_schema::CacheFile;
 pub use atomic::{FaultInjector, SaveStep};
 pub use file::FileStore;
 
-/// What a store found when asked for its cache file. Never an error: every problem is a
+/// The earlier name of [`StoreRead`], kept so that code naming it keeps compiling.
+#[doc(hidden)]
+pub type Loaded = StoreRead;
+
+/// What one read of the store's cache file found. Never an error: every problem is a
 /// variant, so the cache can recover from it.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Loaded {
+pub enum StoreRead {
     /// No cache file yet.
     Missing,
     /// A readable file of a compatible version.
@@ -49,28 +53,28 @@ pub enum Loaded {
     ///
     /// ```
     /// # #[cfg(unix)] {
-    /// use storage_availability::{CacheStore, FileStore, Loaded};
+    /// use storage_availability::{CacheStore, FileStore, StoreRead};
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// std::fs::write(dir.path().join("secret"), b"not for logs").unwrap();
     /// let path = dir.path().join("app.availability.json");
     /// std::os::unix::fs::symlink(dir.path().join("secret"), &path).unwrap();
-    /// assert!(matches!(FileStore::new(&path).load(1 << 20), Loaded::Untrusted(_)));
+    /// assert!(matches!(FileStore::new(&path).load(1 << 20), StoreRead::Untrusted(_)));
     /// # }
     /// ```
     Untrusted(String),
 }
 
-impl Loaded {
+impl StoreRead {
     /// Parses the bytes of a cache file as the file store does: never panics, whatever the
     /// bytes (the loader that fuzzing and property tests exercise).
     ///
     /// ```
-    /// use storage_availability::Loaded;
-    /// assert!(matches!(Loaded::from_bytes(b"{"), Loaded::Corrupt(_)));
-    /// assert!(matches!(Loaded::from_bytes(br#"{"schema_version": "9.0"}"#), Loaded::Unusable(_)));
+    /// use storage_availability::StoreRead;
+    /// assert!(matches!(StoreRead::from_bytes(b"{"), StoreRead::Corrupt(_)));
+    /// assert!(matches!(StoreRead::from_bytes(br#"{"schema_version": "9.0"}"#), StoreRead::Unusable(_)));
     /// ```
-    pub fn from_bytes(bytes: &[u8]) -> Loaded {
+    pub fn from_bytes(bytes: &[u8]) -> StoreRead {
         file::parse(bytes)
     }
 }
@@ -114,7 +118,7 @@ pub trait CacheStore: Send + Sync + fmt::Debug {
     fn location(&self) -> Option<&Path>;
 
     /// Reads and parses the cache file, refusing more than `max_bytes`.
-    fn load(&self, max_bytes: u64) -> Loaded;
+    fn load(&self, max_bytes: u64) -> StoreRead;
 
     /// Takes the exclusive lock held for re-read, validate, write; waits at most `timeout`.
     fn lock(&self, timeout: Duration) -> LockOutcome;
