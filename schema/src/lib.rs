@@ -30,6 +30,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 mod accept;
 mod json_schema;
 pub mod read;
+mod sys;
+pub mod trust;
 
 pub use accept::{AcceptError, ParseError, ParseErrorKind, parse_cache_file};
 pub use json_schema::{cache_file_schema, schema_for_sections};

@@ -19,6 +19,7 @@
 //! assert!(matches!(read_bounded(&dir.path().join("nothing"), 1024), Err(ReadError::Missing)));
 //! ```
 
+use crate::sys;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::Path;
@@ -170,53 +171,6 @@ pub fn file_kind(file_type: &std::fs::FileType) -> &'static str {
         "a regular file"
     } else {
         sys::special_kind(file_type)
-    }
-}
-
-#[cfg(unix)]
-mod sys {
-    use std::fs::{File, FileType, OpenOptions};
-    use std::io;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    use std::path::Path;
-
-    pub(super) fn open_nofollow_nonblocking(path: &Path) -> io::Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-    }
-
-    pub(super) fn special_kind(file_type: &FileType) -> &'static str {
-        if file_type.is_fifo() {
-            "a FIFO"
-        } else if file_type.is_char_device() || file_type.is_block_device() {
-            "a device"
-        } else if file_type.is_socket() {
-            "a socket"
-        } else {
-            "a special file"
-        }
-    }
-}
-
-#[cfg(not(unix))]
-mod sys {
-    use std::fs::{File, FileType, OpenOptions};
-    use std::io;
-    use std::path::Path;
-
-    /// No `O_NOFOLLOW` or FIFOs to fear here: look at the link itself first, then open.
-    pub(super) fn open_nofollow_nonblocking(path: &Path) -> io::Result<File> {
-        let meta = std::fs::symlink_metadata(path)?;
-        if !meta.is_file() {
-            return Err(io::Error::other("not a regular file"));
-        }
-        OpenOptions::new().read(true).open(path)
-    }
-
-    pub(super) fn special_kind(_: &FileType) -> &'static str {
-        "a special file"
     }
 }
 

@@ -7,7 +7,7 @@
 //! removed on every failure path (a guard deletes it unless the rename happened).
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -105,7 +105,7 @@ pub(crate) fn write_atomic(
 
     // The new file is in place; a failed directory sync only weakens durability across a
     // power loss, so it is reported to the caller as a warning, not a failed save.
-    if let Err(error) = check(SaveStep::SyncDir).and_then(|()| sync_dir(dir)) {
+    if let Err(error) = check(SaveStep::SyncDir).and_then(|()| super::sys::sync_dir(dir)) {
         tracing::warn!(
             target: "storage_availability",
             dir = %dir.display(),
@@ -120,40 +120,13 @@ fn create_unique(dir: &Path, prefix: &str) -> io::Result<(File, TempFile)> {
     let mut last_error = None;
     for _ in 0..16 {
         let path = dir.join(format!("{prefix}{}-{:016x}", std::process::id(), random()));
-        match create_new(&path) {
+        match super::sys::create_new(&path) {
             Ok(file) => return Ok((file, TempFile { path, armed: true })),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(last_error.unwrap_or_else(|| io::Error::other("no unique temp file name")))
-}
-
-#[cfg(unix)]
-fn create_new(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_new(path: &Path) -> io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(path)
-}
-
-#[cfg(unix)]
-#[expect(clippy::disallowed_methods, reason = "this module owns sync_all")]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 /// A random 64-bit number from std's per-process random hash keys, a clock and a counter:

@@ -196,8 +196,7 @@ impl CacheStore for FileStore {
 fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    super::sys::private_dir(&mut builder);
     builder.create(dir)
 }
 

@@ -10,7 +10,7 @@
 //! through) and checked on the open handle (`trust`): a lock file that is not ours is never
 //! waited on, so another user holding it cannot stall every start for `lock_timeout`.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ pub(crate) enum LockAttempt {
 
 #[expect(clippy::disallowed_methods, reason = "this module owns the lock")]
 pub(crate) fn lock_exclusive(path: &Path, timeout: Duration) -> LockAttempt {
-    let file = match open_lock_file(path) {
+    let file = match storage_availability_schema::trust::open_lock_file(path) {
         Ok(file) => file,
         Err(e) => {
             return match std::fs::symlink_metadata(path) {
@@ -110,45 +110,7 @@ pub(crate) fn lock_exclusive(path: &Path, timeout: Duration) -> LockAttempt {
 
 fn is_unsupported(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::Unsupported
-        || matches!(e.raw_os_error(), Some(code) if is_enotsup(code))
-}
-
-#[cfg(unix)]
-fn is_enotsup(code: i32) -> bool {
-    code == libc::ENOTSUP || code == libc::ENOSYS || code == libc::EOPNOTSUPP
-}
-
-#[cfg(not(unix))]
-fn is_enotsup(_code: i32) -> bool {
-    false
-}
-
-#[cfg(unix)]
-fn open_lock_file(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // O_NOFOLLOW: a symbolic link at the path fails the open (even with O_CREAT), so nothing
-    // is ever created at the link's target. O_NONBLOCK: a FIFO cannot block the open.
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_lock_file(path: &Path) -> io::Result<File> {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(io::Error::other("the lock file is a symbolic link"));
-    }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+        || matches!(e.raw_os_error(), Some(code) if super::sys::is_enotsup(code))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod lock;
 pub(crate) mod path;
 mod quarantine;
 mod read;
+mod sys;
 mod trust;
 
 use std::fmt;

@@ -9,8 +9,9 @@
 //!
 //! Anything else is not trusted: never read into answers, never written through, never
 //! waited on (a lock file), never deleted. Deleting is stricter still: only files owned by
-//! the effective uid itself. Platform code lives in one `sys` module per platform; where
-//! there are no Unix owners and modes, every regular file is trusted.
+//! the effective uid itself. The rules themselves live in the schema crate
+//! (`storage_availability_schema::trust`), shared with the `availability` CLI; where there
+//! are no Unix owners and modes, every regular file is trusted.
 
 use std::fmt;
 use std::fs::Metadata;
@@ -31,94 +32,19 @@ pub(crate) fn check(metadata: &Metadata) -> Result<(), Untrusted> {
     if !metadata.is_file() {
         return Err(Untrusted("is not a regular file".to_owned()));
     }
-    sys::check_owner_and_mode(metadata)
+    storage_availability_schema::trust::check_owner_and_mode(metadata).map_err(Untrusted)
 }
 
 /// Whether this process owns the file (its effective uid): the only files it ever deletes.
 pub(crate) fn owned_by_us(metadata: &Metadata) -> bool {
-    sys::owned_by_us(metadata)
+    storage_availability_schema::trust::owned_by_us(metadata)
 }
 
 /// Whether this process may create files in `dir` (write and search permission for the
 /// effective ids, on a file system mounted read-write). `None` when it cannot tell (the
 /// directory does not exist).
 pub(crate) fn dir_writable(dir: &Path) -> Option<bool> {
-    sys::dir_writable(dir)
-}
-
-#[cfg(unix)]
-mod sys {
-    use std::fs::Metadata;
-    use std::os::unix::fs::MetadataExt;
-    use std::path::Path;
-
-    use super::Untrusted;
-
-    fn euid() -> u32 {
-        rustix::process::geteuid().as_raw()
-    }
-
-    pub(super) fn check_owner_and_mode(metadata: &Metadata) -> Result<(), Untrusted> {
-        let (owner, me) = (metadata.uid(), euid());
-        if owner != me && owner != 0 {
-            return Err(Untrusted(format!(
-                "is owned by uid {owner}, not by this process (uid {me}) or root"
-            )));
-        }
-        let mode = metadata.mode() & 0o7777;
-        if mode & 0o022 != 0 {
-            return Err(Untrusted(format!(
-                "is writable by {} (mode {mode:04o})",
-                if mode & 0o002 != 0 {
-                    "every user"
-                } else {
-                    "its group"
-                }
-            )));
-        }
-        Ok(())
-    }
-
-    pub(super) fn owned_by_us(metadata: &Metadata) -> bool {
-        metadata.uid() == euid()
-    }
-
-    pub(super) fn dir_writable(dir: &Path) -> Option<bool> {
-        use rustix::fs::{Access, AtFlags, CWD, accessat};
-        use rustix::io::Errno;
-        match accessat(
-            CWD,
-            dir,
-            Access::WRITE_OK | Access::EXEC_OK,
-            AtFlags::EACCESS,
-        ) {
-            Ok(()) => Some(true),
-            Err(Errno::ACCESS | Errno::ROFS | Errno::PERM) => Some(false),
-            Err(_) => None,
-        }
-    }
-}
-
-#[cfg(not(unix))]
-mod sys {
-    use std::fs::Metadata;
-    use std::path::Path;
-
-    use super::Untrusted;
-
-    pub(super) fn check_owner_and_mode(_: &Metadata) -> Result<(), Untrusted> {
-        Ok(())
-    }
-
-    pub(super) fn owned_by_us(_: &Metadata) -> bool {
-        true
-    }
-
-    pub(super) fn dir_writable(dir: &Path) -> Option<bool> {
-        std::fs::metadata(dir)
-            .ok()
-            .map(|m| !m.permissions().readonly())
-    }
+    super::sys::dir_writable(dir)
 }
 
 #[cfg(all(test, unix))]

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use storage_availability_schema::read::{self, ReadError};
+use storage_availability_schema::trust::{self, open_lock_file};
 use storage_availability_schema::{AcceptError, parse_cache_file};
 
 use crate::Problem;
@@ -112,32 +113,6 @@ pub(crate) fn lock(cache: &Path, timeout: Duration) -> Result<Lock, Problem> {
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(20));
     }
-}
-
-#[cfg(unix)]
-fn open_lock_file(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_lock_file(path: &Path) -> io::Result<File> {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
-        return Err(io::Error::other("the lock file is a symbolic link"));
-    }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
 }
 
 /// Opens the cache file for a change: a regular file of ours, never through a link.
@@ -321,83 +296,4 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
-}
-
-/// Which files are ours: the library's rules (a regular file owned by the effective uid or
-/// root, not writable by group or others), checked on metadata from the open handle.
-pub(crate) mod trust {
-    use std::fs::Metadata;
-
-    /// Why a file is not trusted, as the end of a sentence starting with "it".
-    pub(crate) fn check(metadata: &Metadata) -> Result<(), String> {
-        if !metadata.is_file() {
-            return Err("is not a regular file".to_owned());
-        }
-        sys::check_owner_and_mode(metadata)
-    }
-
-    pub(crate) fn owned_by_us(metadata: &Metadata) -> bool {
-        sys::owned_by_us(metadata)
-    }
-
-    /// Whether two metadata describe the same file (device and inode).
-    pub(crate) fn same_file(a: &Metadata, b: &Metadata) -> bool {
-        sys::same_file(a, b)
-    }
-
-    #[cfg(unix)]
-    mod sys {
-        use std::fs::Metadata;
-        use std::os::unix::fs::MetadataExt;
-
-        fn euid() -> u32 {
-            rustix::process::geteuid().as_raw()
-        }
-
-        pub(super) fn check_owner_and_mode(metadata: &Metadata) -> Result<(), String> {
-            let (owner, me) = (metadata.uid(), euid());
-            if owner != me && owner != 0 {
-                return Err(format!(
-                    "is owned by uid {owner}, not by this process (uid {me}) or root"
-                ));
-            }
-            let mode = metadata.mode() & 0o7777;
-            if mode & 0o022 != 0 {
-                return Err(format!(
-                    "is writable by {} (mode {mode:04o})",
-                    if mode & 0o002 != 0 {
-                        "every user"
-                    } else {
-                        "its group"
-                    }
-                ));
-            }
-            Ok(())
-        }
-
-        pub(super) fn owned_by_us(metadata: &Metadata) -> bool {
-            metadata.uid() == euid()
-        }
-
-        pub(super) fn same_file(a: &Metadata, b: &Metadata) -> bool {
-            a.dev() == b.dev() && a.ino() == b.ino()
-        }
-    }
-
-    #[cfg(not(unix))]
-    mod sys {
-        use std::fs::Metadata;
-
-        pub(super) fn check_owner_and_mode(_: &Metadata) -> Result<(), String> {
-            Ok(())
-        }
-
-        pub(super) fn owned_by_us(_: &Metadata) -> bool {
-            true
-        }
-
-        pub(super) fn same_file(a: &Metadata, b: &Metadata) -> bool {
-            a.len() == b.len() && a.modified().ok() == b.modified().ok()
-        }
-    }
 }

@@ -701,7 +701,10 @@ fn read_cache_file(path: &Path, max_bytes: u64) -> Result<(CacheFile, Option<Str
         AcceptError::Version(e) => Problem::invalid("incompatible version", path, e),
         e => Problem::invalid("invalid cache file", path, e),
     })?;
-    Ok((file, edit::trust::check(&metadata).err()))
+    Ok((
+        file,
+        storage_availability_schema::trust::check(&metadata).err(),
+    ))
 }
 
 fn invalidate(
