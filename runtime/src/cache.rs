@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -54,6 +55,10 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
     /// Published with `arc-swap`: a reader never takes a lock and never waits for a writer.
     snapshot: ArcSwap<Snapshot>,
+    /// `is_available` of every section as one bit per section, published with each snapshot
+    /// (one atomic load for a reader); only for configs of at most 64 sections, the others
+    /// read the snapshot.
+    available: AtomicU64,
     /// Entered for a whole refresh: at most one validation per section in this process.
     gate: crate::gate::Gate,
     /// Flags between refreshes; locked only briefly, never across validation.
@@ -130,6 +135,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         let sections = C::Kind::ALL.len();
         AvailabilityCache {
             snapshot: ArcSwap::from_pointee(core.pending(core.options.clock.now())),
+            available: AtomicU64::new(0),
             core,
             gate: crate::gate::Gate::default(),
             state: Mutex::new(RefreshState {
@@ -143,7 +149,11 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// `true` when the section is configured and validated successfully.
     #[inline]
     pub fn is_available(&self, kind: C::Kind) -> bool {
-        self.read_snapshot(|s| s.entries[kind.index()].availability.is_available())
+        let index = kind.index();
+        if C::Kind::ALL.len() <= 64 {
+            return self.available.load(Ordering::Acquire) >> index & 1 == 1;
+        }
+        self.read_snapshot(|s| s.entries[index].availability.is_available())
     }
 
     /// The section's availability: no I/O, and no allocation unless the section has error
@@ -225,7 +235,9 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
 
     /// The one place a new snapshot is published to readers.
     fn install(&self, snapshot: Snapshot) {
+        let available = snapshot.available_bits();
         self.snapshot.store(Arc::new(snapshot));
+        self.available.store(available, Ordering::Release);
     }
 
     fn lock_state(&self) -> MutexGuard<'_, RefreshState> {

@@ -137,3 +137,28 @@ fn cold_then_warm_then_changed() {
     assert_eq!(c.record(K::A).unwrap().consecutive_failures, 2);
     assert_eq!(calls(), 4);
 }
+
+#[test]
+fn is_available_agrees_with_status_through_every_publish() {
+    // `Legacy`, not `Cfg`: `Cfg` counts its validations for another test.
+    let dir = tempfile::tempdir().unwrap();
+    let agree = |c: &AvailabilityCache<Legacy>| {
+        for &k in K::ALL {
+            assert_eq!(c.is_available(k), c.status(k).is_available(), "{k:?}");
+        }
+    };
+    let c = AvailabilityCache::builder(Legacy {
+        implements_section_key: true,
+    })
+    .cache_path(dir.path().join("agree.json"))
+    .build()
+    .unwrap();
+    agree(&c);
+    assert!(!c.is_available(K::A), "pending is not available");
+    c.refresh().unwrap();
+    agree(&c);
+    assert!(c.is_available(K::A) && c.is_available(K::B));
+    c.clear().unwrap();
+    agree(&c);
+    assert!(!c.is_available(K::A));
+}

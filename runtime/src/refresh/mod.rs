@@ -123,6 +123,16 @@ impl Snapshot {
     pub(crate) fn new(entries: Vec<Entry>) -> Self {
         Snapshot { entries }
     }
+
+    /// Bit `i` set when section `i` (of the first 64) is available.
+    pub(crate) fn available_bits(&self) -> u64 {
+        self.entries
+            .iter()
+            .take(64)
+            .enumerate()
+            .filter(|(_, e)| e.availability.is_available())
+            .fold(0, |bits, (i, _)| bits | 1 << i)
+    }
 }
 
 /// What one refresh works from: the answers when it started, and the flags then.
