@@ -3,11 +3,14 @@
 //! save's result); the driver below feeds it to the core and records the steps it asked
 //! for. Property tests over every world check the invariants of a whole refresh.
 use super::*;
-use crate::section::{BlockingValidators, Outcome};
+use crate::section::{BlockingValidators, Outcome, Scope};
 use crate::store::FileStore;
 use crate::validate::Ending;
 use crate::{AvailabilityCache, SectionKey};
+use crate::{SharedError, SharedStore};
 use proptest::prelude::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use crate::test_support::K;
 
@@ -27,6 +30,14 @@ impl StorageAvailability for Cfg {
     }
     fn is_configured(&self, _: K) -> bool {
         true
+    }
+    /// `b` is settled through the fleet store.
+    fn scope(kind: K) -> Scope {
+        if kind == K::B {
+            Scope::Shared
+        } else {
+            Scope::Host
+        }
     }
     fn timeout(_: K) -> Option<Duration> {
         None
@@ -57,6 +68,63 @@ enum Found {
     Untrusted,
 }
 
+/// What the fleet store holds for section `b`, or whether it answers at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FleetScript {
+    /// Nothing: this host wins the lease, validates and publishes.
+    Empty,
+    /// Another host's fresh record.
+    Fresh,
+    /// Every call fails.
+    Down,
+}
+
+/// A fleet store in memory (or one that is down).
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    map: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    down: bool,
+}
+
+impl Memory {
+    fn check(&self) -> Result<(), SharedError> {
+        if self.down {
+            return Err(SharedError::new("scripted: down"));
+        }
+        Ok(())
+    }
+}
+
+impl SharedStore for Memory {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SharedError> {
+        self.check()?;
+        Ok(self.map.lock().unwrap().get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8], _: Duration) -> Result<(), SharedError> {
+        self.check()?;
+        self.map.lock().unwrap().insert(key.into(), value.into());
+        Ok(())
+    }
+    fn try_lease(&self, key: &str, token: &str, _: Duration) -> Result<bool, SharedError> {
+        self.check()?;
+        let mut map = self.map.lock().unwrap();
+        if map.contains_key(key) {
+            return Ok(false);
+        }
+        map.insert(key.into(), token.as_bytes().into());
+        Ok(true)
+    }
+    fn release_lease(&self, key: &str, token: &str) -> Result<bool, SharedError> {
+        self.check()?;
+        let mut map = self.map.lock().unwrap();
+        if map.get(key).map(Vec::as_slice) == Some(token.as_bytes()) {
+            map.remove(key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LockScript {
     Locked,
@@ -73,6 +141,7 @@ struct World {
     /// Per section: does its validator pass?
     passes: [bool; 2],
     save_fails: bool,
+    fleet: FleetScript,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,22 +184,24 @@ fn world() -> impl Strategy<Value = World> {
         Just(LockScript::TimedOut),
         Just(LockScript::Unavailable),
     ];
+    let fleet = prop_oneof![
+        Just(FleetScript::Empty),
+        Just(FleetScript::Fresh),
+        Just(FleetScript::Down),
+    ];
     (
-        found.clone(),
-        lock,
-        found,
-        any::<bool>(),
-        any::<[bool; 2]>(),
-        any::<bool>(),
+        (found.clone(), lock, found),
+        (any::<bool>(), any::<[bool; 2]>(), any::<bool>(), fleet),
     )
         .prop_map(
-            |(before, lock, after, quarantine_fails, passes, save_fails)| World {
+            |((before, lock, after), (quarantine_fails, passes, save_fails, fleet))| World {
                 before,
                 lock,
                 after,
                 quarantine_fails,
                 passes,
                 save_fails,
+                fleet,
             },
         )
 }
@@ -140,9 +211,33 @@ fn now() -> SystemTime {
 }
 
 fn run(world: World) -> Ended {
+    let fleet = Memory {
+        down: world.fleet == FleetScript::Down,
+        ..Memory::default()
+    };
+    if world.fleet == FleetScript::Fresh {
+        // Another host validated and published `b` (both pass there).
+        let other = World {
+            before: Found::Missing,
+            lock: LockScript::Locked,
+            after: Found::Missing,
+            passes: [true; 2],
+            fleet: FleetScript::Empty,
+            ..world
+        };
+        run_with(other, fleet.clone());
+    }
+    run_with(world, fleet)
+}
+
+fn run_with(world: World, fleet: Memory) -> Ended {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn CacheStore> = Arc::new(FileStore::new(dir.path().join("unused")));
-    let core = AvailabilityCache::builder(Cfg).core_for_tests(Some(Arc::clone(&store)));
+    // The fleet's half reads the clock (its record TTLs): the scripted time.
+    let core = AvailabilityCache::builder(Cfg)
+        .clock(crate::ManualClock::new(now()))
+        .shared_store(fleet)
+        .core_for_tests(Some(Arc::clone(&store)));
     let now = now();
     let record = |k: K, passed: bool, at: SystemTime| {
         let mut record = core.unconfigured_record(k.index(), at);
@@ -223,9 +318,9 @@ fn run(world: World) -> Ended {
                 };
                 refresh.quarantined(result, now)
             }
-            Io::AskFleet(_) => {
+            Io::AskFleet(request) => {
                 steps.push(Step::AskFleet);
-                refresh.fleet_claimed(None, now)
+                refresh.fleet_claimed(Some((*request).claim()), now)
             }
             Io::Validate { jobs, .. } => {
                 steps.push(Step::Validate(jobs.iter().map(|(k, _)| *k).collect()));
@@ -244,9 +339,10 @@ fn run(world: World) -> Ended {
                     .collect();
                 refresh.validated(finished, now, Duration::from_millis(1))
             }
-            Io::Settle(_) => {
+            Io::Settle(mut claim) => {
                 steps.push(Step::Settle);
-                refresh.settled(None, now)
+                let more = claim.settle();
+                refresh.settled(Some((claim, more)), now)
             }
             Io::Save { file, lock, .. } => {
                 steps.push(Step::Save(lock.is_some()));
@@ -295,8 +391,6 @@ proptest! {
         // The re-read happens exactly when the lock is held, right after it.
         prop_assert_eq!(steps.get(2) == Some(&Step::Reload), locked);
         prop_assert_eq!(steps.iter().filter(|s| **s == Step::Reload).count(), usize::from(locked));
-        // No fleet configured: never asked.
-        prop_assert!(!steps.contains(&Step::AskFleet) && !steps.contains(&Step::Settle));
         // A locked re-read that finds all fresh ends without validating or saving.
         if locked && world.after == Found::Fresh {
             prop_assert_eq!(steps.len(), 3);
@@ -309,12 +403,39 @@ proptest! {
         prop_assert_eq!(quarantines, usize::from(locked && world.after == Found::Corrupt));
         // Validation jobs = the sections still stale after the last read: one round.
         let last = if locked { world.after } else { world.before };
-        let expected_jobs = match last {
+        let stale_after_read = match last {
             Found::Half => vec![K::B],
             _ => vec![K::A, K::B],
         };
+        // The fleet is asked once, when the shared section `b` is still stale; a fresh
+        // record of another host answers it, else it is validated here.
+        let asked = steps.iter().filter(|s| **s == Step::AskFleet).count();
+        prop_assert_eq!(asked, usize::from(stale_after_read.contains(&K::B)));
+        let from_fleet = asked == 1 && world.fleet == FleetScript::Fresh;
+        let expected_jobs: Vec<K> = stale_after_read
+            .iter()
+            .copied()
+            .filter(|&k| !(k == K::B && from_fleet))
+            .collect();
         let rounds: Vec<Step> = steps.iter().filter(|s| matches!(s, Step::Validate(_))).cloned().collect();
-        prop_assert_eq!(rounds, vec![Step::Validate(expected_jobs.clone())]);
+        if expected_jobs.is_empty() {
+            prop_assert!(rounds.is_empty());
+        } else {
+            prop_assert_eq!(rounds, vec![Step::Validate(expected_jobs.clone())]);
+        }
+        // The fleet settles after the round, and only if it was asked.
+        prop_assert_eq!(steps.contains(&Step::Settle), asked == 1);
+        if from_fleet {
+            let b = &ended.done.snapshot.entries[K::B.index()];
+            prop_assert_eq!(b.availability.source, Source::Shared);
+            prop_assert_eq!(ended.stats.shared_hits, 1);
+        }
+        if asked == 1 && world.fleet == FleetScript::Empty {
+            prop_assert_eq!(ended.stats.shared_publishes, 1);
+        }
+        if asked == 1 && world.fleet == FleetScript::Down {
+            prop_assert_eq!(ended.stats.shared_errors, 1);
+        }
         // Save only with the lock held (or locking unsupported), never over what is not a
         // regular file, never over a corrupt file seen without the lock.
         let may_save = match world.lock {
@@ -331,11 +452,12 @@ proptest! {
         }
         prop_assert_eq!(report.saved, may_save && !world.save_fails);
         prop_assert_eq!(ended.done.unsaved, may_save.then_some(world.save_fails));
-        // Unvalidated sections are saved byte-for-byte as they were read.
+        // Sections neither validated nor answered by the fleet are saved byte-for-byte as
+        // they were read.
         if let Some(saved) = &ended.saved_file {
             let read = ended.last.as_ref().filter(|_| is_file(last));
             for kind in K::ALL {
-                if !expected_jobs.contains(kind) {
+                if !stale_after_read.contains(kind) {
                     let was = read.and_then(|f| f.sections.get(kind.name()));
                     prop_assert_eq!(saved.sections.get(kind.name()), was);
                 }
