@@ -117,15 +117,33 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// ```
     pub async fn refresh_if_stale_async(&self) -> Result<RefreshReport, Error> {
         require_runtime("refresh_if_stale_async")?;
-        Ok(self.refresh_async_now(true).await)
+        Ok(self
+            .refresh_recheck_async(crate::refresher::Recheck::Due)
+            .await)
     }
 
     /// The async refresh. With `only_if_stale`, nothing is read unless the answers in memory
     /// have something stale (or unsaved).
     pub(crate) async fn refresh_async_now(&self, only_if_stale: bool) -> RefreshReport {
+        use crate::refresher::Recheck;
+        let recheck = if only_if_stale {
+            Recheck::Due
+        } else {
+            Recheck::No
+        };
+        self.refresh_recheck_async(recheck).await
+    }
+
+    /// The async refresh, answering to the clock `recheck` says (`refresher.rs`).
+    pub(crate) async fn refresh_recheck_async(
+        &self,
+        recheck: crate::refresher::Recheck,
+    ) -> RefreshReport {
+        let only_if_stale = recheck != crate::refresher::Recheck::No;
         let started = Instant::now();
         let _gate = self.gate_enter_async().await;
-        let run = self.begin();
+        let mut run = self.begin();
+        run.recheck = recheck;
         let now = || self.options.clock.now();
         let (max_bytes, timeout) = (self.options.max_file_bytes, self.options.lock_timeout);
         // The first steps: the core decides, a blocking thread performs each file step.

@@ -30,6 +30,7 @@ const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_PARALLEL: usize = 16;
 const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_RECHECK_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) max_age: Option<Duration>,
@@ -39,6 +40,8 @@ pub(crate) struct Options {
     pub(crate) max_file_bytes: u64,
     pub(crate) lock_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    /// How often a running service revalidates (`refresh_if_stale`, the refresher).
+    pub(crate) recheck_every: Duration,
 }
 
 /// Options for [`AvailabilityCache`], from [`AvailabilityCache::builder`].
@@ -108,6 +111,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
                 max_file_bytes: DEFAULT_MAX_FILE_BYTES,
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
                 clock: Arc::new(SystemClock),
+                recheck_every: DEFAULT_RECHECK_EVERY,
             },
             app_version: None,
             invalid: None,
@@ -182,6 +186,39 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
             return self.reject("max_file_bytes", "must be at least 1");
         }
         self.options.max_file_bytes = n;
+        self
+    }
+
+    /// How often a running service revalidates its sections: the second clock, next to
+    /// [`max_age`](Self::max_age) (how old an answer a *start* may reuse).
+    /// [`refresh_if_stale`](AvailabilityCache::refresh_if_stale), its async form and the
+    /// [refresher](AvailabilityCache::spawn_refresher) treat answers older than this as
+    /// stale, failed ones included, so a dependency that dies while the service runs is seen
+    /// within `recheck_every` plus its validation timeout, and its recovery too. A section's
+    /// `#[storage(recheck_secs = N)]` overrides it. Default: 30 seconds; zero is an
+    /// [`Error::InvalidOption`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "k".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .recheck_every(Duration::from_secs(5))
+    ///     .open()
+    ///     .unwrap();
+    /// assert_eq!(cache.recheck_every(ConfigKind::Kv), Duration::from_secs(5));
+    /// ```
+    pub fn recheck_every(mut self, every: Duration) -> Self {
+        if every.is_zero() {
+            return self.reject("recheck_every", "must be greater than zero");
+        }
+        self.options.recheck_every = every;
         self
     }
 

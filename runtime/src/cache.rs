@@ -86,6 +86,8 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     warned_foreign: AtomicBool,
     /// The fleet store of `scope = "shared"` sections, if any (see `fleet/`).
     pub(crate) fleet: FleetOptions,
+    /// Change subscribers (`notify.rs`).
+    pub(crate) notifier: crate::notify::Notifier<C::Kind>,
 }
 
 /// One section as readers see it.
@@ -123,6 +125,8 @@ pub(crate) struct RefreshRun {
     /// The invalidation count of each section when this refresh began.
     seen: Vec<u64>,
     unsaved: bool,
+    /// Which clock this refresh answers to (`refresher.rs`).
+    pub(crate) recheck: crate::refresher::Recheck,
 }
 
 impl RefreshRun {
@@ -177,7 +181,7 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     /// assert_eq!(cache.refresh_if_stale().unwrap().validated, ["kv"]);
     /// ```
     pub fn refresh_if_stale(&self) -> Result<RefreshReport, Error> {
-        Ok(self.refresh_now(true))
+        Ok(self.refresh_recheck(crate::refresher::Recheck::Due))
     }
 }
 
@@ -209,11 +213,18 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             })
             .unzip();
         let now = options.clock.now();
-        let entries = C::Kind::ALL
+        let entries: Vec<Entry> = C::Kind::ALL
             .iter()
             .map(|&kind| pending_entry(config.is_configured(kind), now))
             .collect();
+        let notifier = crate::notify::Notifier::new(
+            C::Kind::ALL
+                .iter()
+                .map(|&k| (k, entries[k.index()].availability.clone()))
+                .collect(),
+        );
         AvailabilityCache {
+            notifier,
             config: Arc::new(config),
             keys,
             store,
@@ -419,6 +430,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     });
                 };
                 self.freshness(index, record, now)
+                    .and_then(|()| self.recheck_fresh(run.recheck, kind, record, now))
                     .map(|()| (record.clone(), source))
             })
             .collect()
@@ -478,15 +490,29 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 .collect(),
             seen: state.invalidations.clone(),
             unsaved: state.unsaved && self.store.is_some(),
+            recheck: crate::refresher::Recheck::No,
         }
     }
 
     /// The blocking refresh: every phase on this thread. With `only_if_stale`, nothing is
     /// read unless the answers in memory have something stale (or unsaved).
     pub(crate) fn refresh_now(&self, only_if_stale: bool) -> RefreshReport {
+        use crate::refresher::Recheck;
+        self.refresh_recheck(if only_if_stale {
+            Recheck::Due
+        } else {
+            Recheck::No
+        })
+    }
+
+    /// The blocking refresh, answering to the clock `recheck` says (`refresher.rs`): with
+    /// anything but `Recheck::No`, only if something is stale in memory.
+    pub(crate) fn refresh_recheck(&self, recheck: crate::refresher::Recheck) -> RefreshReport {
+        let only_if_stale = recheck != crate::refresher::Recheck::No;
         let started = Instant::now();
         let _gate = self.gate.enter();
-        let run = self.begin();
+        let mut run = self.begin();
+        run.recheck = recheck;
         let now = || self.options.clock.now();
         let (max_bytes, timeout) = (self.options.max_file_bytes, self.options.lock_timeout);
         // The first steps: the core decides, this thread performs.
@@ -662,6 +688,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         for done in finished {
             let index = done.kind.index();
             bump(&self.stats.validations, 1);
+            crate::notify::log_validation(&done);
             match done.ending {
                 Ending::TimedOut => bump(&self.stats.timeouts, 1),
                 Ending::Panicked => bump(&self.stats.panics, 1),
@@ -775,8 +802,18 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         drop(state);
         bump(&self.stats.misses, report.validated.len() as u64);
         bump(&self.stats.hits, report.reused.len() as u64);
+        crate::notify::diff::<C::Kind>(
+            &run.current
+                .entries
+                .iter()
+                .map(|e| &e.availability)
+                .collect::<Vec<_>>(),
+            &entries.iter().map(|e| &e.availability).collect::<Vec<_>>(),
+            &mut report,
+        );
         self.install(Snapshot { entries });
         report.duration = started.elapsed();
+        self.notify_change(&report, !stale.is_empty());
         report
     }
 

@@ -24,6 +24,8 @@ pub(crate) enum Stale {
     NotReused,
     /// Its key could not be computed: never reused.
     Uncacheable,
+    /// A running service's `recheck_every` is over (see [`recheck`]).
+    RecheckDue,
 }
 
 impl Stale {
@@ -37,6 +39,7 @@ impl Stale {
             Stale::Invalidated => "invalidated",
             Stale::NotReused => "not reused across starts",
             Stale::Uncacheable => "key cannot be computed",
+            Stale::RecheckDue => "recheck due",
         }
     }
 }
@@ -70,6 +73,43 @@ pub(crate) fn freshness(
     } else {
         Ok(())
     }
+}
+
+/// The running service's clock: is an answer checked at `checked_at` still fresh at `now`
+/// for a service that rechecks every `recheck_every`, looking `ahead` (the refresher's
+/// refresh-ahead margin, zero for `refresh_if_stale`)? Passed and failed answers alike:
+/// in a running service `recheck_every` also bounds the retry of a failed section. Applied
+/// on top of [`freshness`], never instead of it.
+pub(crate) fn recheck(
+    checked_at: SystemTime,
+    now: SystemTime,
+    recheck_every: Duration,
+    ahead: Duration,
+) -> Result<(), Stale> {
+    let age = now.duration_since(checked_at).unwrap_or(Duration::ZERO);
+    if age.saturating_add(ahead) >= recheck_every {
+        Err(Stale::RecheckDue)
+    } else {
+        Ok(())
+    }
+}
+
+/// When an answer checked at `checked_at` falls due under [`recheck`], `ahead` included.
+pub(crate) fn recheck_due_at(
+    checked_at: SystemTime,
+    recheck_every: Duration,
+    ahead: Duration,
+) -> SystemTime {
+    checked_at
+        .checked_add(recheck_every.saturating_sub(ahead))
+        .unwrap_or(checked_at)
+}
+
+/// The refresh-ahead margin of a section: a tenth of its `recheck_every`, at most its
+/// validation timeout, so that its new answer is usually published before the old one is
+/// `recheck_every` old.
+pub(crate) fn refresh_ahead(recheck_every: Duration, timeout: Duration) -> Duration {
+    (recheck_every / 10).min(timeout)
 }
 
 /// `retry_failed_after * 2^(failures - 1)`, capped at [`MAX_BACKOFF`] (or at
@@ -130,6 +170,43 @@ mod tests {
     }
 
     const RETRY: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn recheck_at_its_edges() {
+        let every = Duration::from_secs(30);
+        assert_eq!(recheck(at(T0), at(T0 + 29), every, Duration::ZERO), Ok(()));
+        assert_eq!(
+            recheck(at(T0), at(T0 + 30), every, Duration::ZERO),
+            Err(Stale::RecheckDue)
+        );
+        assert_eq!(
+            recheck(at(T0), at(T0 + 27), every, Duration::from_secs(3)),
+            Err(Stale::RecheckDue)
+        );
+        // A timestamp ahead of now counts as age zero here; `freshness` rejects far ones.
+        assert_eq!(recheck(at(T0 + 10), at(T0), every, Duration::ZERO), Ok(()));
+        assert_eq!(
+            refresh_ahead(every, Duration::from_secs(10)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            refresh_ahead(every, Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
+
+    proptest! {
+        /// `recheck` and `recheck_due_at` agree: stale exactly from the due time on.
+        #[test]
+        fn recheck_is_due_exactly_at_its_due_time(
+            every in 1u64..10_000, ahead in 0u64..10_000, age in 0u64..20_000,
+        ) {
+            let (every, ahead) = (Duration::from_secs(every), Duration::from_secs(ahead));
+            let due = recheck_due_at(at(T0), every, ahead);
+            let now = at(T0 + age);
+            prop_assert_eq!(recheck(at(T0), now, every, ahead).is_err(), now >= due);
+        }
+    }
 
     #[test]
     fn the_rules_at_their_edges() {
