@@ -49,7 +49,9 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error> {
         require_runtime("open_async")?;
         let cache = self.build()?;
-        cache.refresh_async_now(false).await;
+        cache
+            .refresh_recheck_async(crate::refresher::Recheck::Start)
+            .await;
         Ok(cache)
     }
 }

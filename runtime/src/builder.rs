@@ -42,6 +42,9 @@ pub(crate) struct Options {
     pub(crate) clock: Arc<dyn Clock>,
     /// How often a running service revalidates (`refresh_if_stale`, the refresher).
     pub(crate) recheck_every: Duration,
+    /// `stale_while_revalidate`: how long past `max_age` a start may answer with a passed
+    /// result at once (`Source::Stale`).
+    pub(crate) stale_window: Option<Duration>,
 }
 
 /// Options for [`AvailabilityCache`], from [`AvailabilityCache::builder`].
@@ -112,6 +115,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
                 clock: Arc::new(SystemClock),
                 recheck_every: DEFAULT_RECHECK_EVERY,
+                stale_window: None,
             },
             app_version: None,
             invalid: None,
@@ -222,6 +226,47 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         self
     }
 
+    /// Opt-in (the name is RFC 5861's): a start may answer at once with a *passed* result
+    /// whose `max_age` is over by less than `window`, as [`Source::Stale`](crate::Source::Stale),
+    /// instead of validating it before `open` returns; the
+    /// [refresher](AvailabilityCache::spawn_refresher) revalidates it first thing (one
+    /// background refresh), as does the next
+    /// [`refresh_if_stale`](AvailabilityCache::refresh_if_stale). Failed results are never
+    /// served stale. Default: off.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, SystemTime};
+    /// use storage_availability::{AvailabilityCache, ManualClock, Outcome, Source, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("storage.yaml");
+    /// let clock = ManualClock::new(SystemTime::now());
+    /// let open = || {
+    ///     AvailabilityCache::builder(Config { kv: "k".into() })
+    ///         .config_path(&path)
+    ///         .clock(clock.clone())
+    ///         .max_age(Some(Duration::from_secs(3600)))
+    ///         .stale_while_revalidate(Duration::from_secs(600))
+    ///         .open()
+    ///         .unwrap()
+    /// };
+    /// drop(open());
+    /// clock.advance(Duration::from_secs(3700)); // max_age is over, the window is not
+    /// let cache = Arc::new(open());
+    /// assert_eq!(cache.status(ConfigKind::Kv).source, Source::Stale);
+    /// cache.refresh_if_stale().unwrap(); // what the refresher does in the background
+    /// assert_eq!(cache.status(ConfigKind::Kv).source, Source::Validated);
+    /// ```
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.options.stale_window = Some(window);
+        self
+    }
+
     /// How long to wait for another process that is validating; past it, validate without
     /// saving. Default: 30 seconds.
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
@@ -319,7 +364,7 @@ impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
     /// Fails only for an invalid option; every cache problem is recovered from.
     pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
         let cache = self.build()?;
-        cache.refresh_now(false);
+        cache.refresh_recheck(crate::refresher::Recheck::Start);
         Ok(cache)
     }
 }

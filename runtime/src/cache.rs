@@ -429,9 +429,8 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                         Stale::Missing
                     });
                 };
-                self.freshness(index, record, now)
-                    .and_then(|()| self.recheck_fresh(run.recheck, kind, record, now))
-                    .map(|()| (record.clone(), source))
+                let fresh = self.freshness(index, record, now);
+                self.running_rule(run.recheck, kind, (record, source), fresh, now)
             })
             .collect()
     }

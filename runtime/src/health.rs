@@ -567,6 +567,7 @@ mod tests {
             Source::Unconfigured,
             Source::Shared,
             Source::Pending,
+            Source::Stale,
         ] {
             assert_eq!(
                 serde_json::to_value(source).unwrap(),

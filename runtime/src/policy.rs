@@ -112,6 +112,17 @@ pub(crate) fn refresh_ahead(recheck_every: Duration, timeout: Duration) -> Durat
     (recheck_every / 10).min(timeout)
 }
 
+/// Stale-while-revalidate (RFC 5861): may a start answer at once with a result of `age`
+/// whose `max_age` is over? Only a passed one, and only less than `window` past `max_age`.
+pub(crate) fn serves_stale(
+    passed: bool,
+    age: Duration,
+    max_age: Duration,
+    window: Duration,
+) -> bool {
+    passed && age < max_age.saturating_add(window)
+}
+
 /// `retry_failed_after * 2^(failures - 1)`, capped at [`MAX_BACKOFF`] (or at
 /// `retry_failed_after` when that is longer).
 pub(crate) fn backoff(retry_failed_after: Duration, consecutive_failures: u32) -> Duration {
@@ -170,6 +181,18 @@ mod tests {
     }
 
     const RETRY: Duration = Duration::from_secs(30);
+
+    proptest! {
+        /// A failed result is never served stale; a passed one only within the window.
+        #[test]
+        fn only_passed_results_within_the_window_are_served_stale(
+            passed: bool, age in 0u64..10_000, max_age in 1u64..5_000, window in 0u64..5_000,
+        ) {
+            let secs = Duration::from_secs;
+            let served = serves_stale(passed, secs(age), secs(max_age), secs(window));
+            prop_assert_eq!(served, passed && age < max_age + window);
+        }
+    }
 
     #[test]
     fn recheck_at_its_edges() {

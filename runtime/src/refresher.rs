@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime};
 use storage_availability_schema::SectionRecord;
 
 use crate::cache::AvailabilityCache;
+use crate::cache::Planned;
 use crate::policy::{self, Stale};
-use crate::section::{BlockingValidators, StorageAvailability, StorageKind};
+use crate::section::{BlockingValidators, Source, StorageAvailability, StorageKind};
 
 const TARGET: &str = "storage_availability";
 
@@ -28,9 +29,12 @@ pub(crate) const MIN_SLEEP: Duration = Duration::from_millis(20);
 /// Which clock a refresh answers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Recheck {
-    /// A start or an explicit `refresh`: `max_age` and the failure backoff only.
+    /// An explicit `refresh`: `max_age` and the failure backoff only.
     #[default]
     No,
+    /// A start (`open`): as `No`, and a passed answer may be served stale within the
+    /// `stale_while_revalidate` window.
+    Start,
     /// `refresh_if_stale`: answers older than `recheck_every` are stale too.
     Due,
     /// The refresher: as `Due`, and a section within its refresh-ahead margin is due.
@@ -69,25 +73,50 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         }
     }
 
-    /// The running service's rule on top of the start's: with `recheck` other than `No`, a
-    /// record older than the section's `recheck_every` (minus the refresh-ahead margin) is
-    /// stale, passed or failed.
-    pub(crate) fn recheck_fresh(
+    /// The plan of a configured section that has a candidate record, given the start's
+    /// rule (`fresh`, from `policy::freshness`): the running service's rule on top of it
+    /// (in `Due` and `Ahead`, a record older than the section's `recheck_every`, minus the
+    /// refresh-ahead margin, is stale, passed or failed), and at a start the
+    /// stale-while-revalidate window (an expired passed record is answered as
+    /// `Source::Stale`).
+    pub(crate) fn running_rule(
         &self,
         recheck: Recheck,
         kind: C::Kind,
-        record: &SectionRecord,
+        (record, source): (&SectionRecord, Source),
+        fresh: Result<(), Stale>,
         now: SystemTime,
-    ) -> Result<(), Stale> {
-        if recheck == Recheck::No {
-            return Ok(());
+    ) -> Planned {
+        match (fresh, recheck) {
+            (Ok(()), Recheck::No | Recheck::Start) => Ok((record.clone(), source)),
+            (Ok(()), Recheck::Due | Recheck::Ahead) => policy::recheck(
+                record.checked_at.0,
+                now,
+                self.recheck_every(kind),
+                self.ahead_of(kind, recheck),
+            )
+            .map(|()| (record.clone(), source)),
+            (Err(Stale::Expired), Recheck::Start) if self.serves_stale(kind, record, now) => {
+                tracing::info!(target: TARGET, section = kind.name(),
+                    "answering with an expired passed result (stale-while-revalidate); \
+                     it is revalidated in the background");
+                Ok((record.clone(), Source::Stale))
+            }
+            (Err(why), _) => Err(why),
         }
-        policy::recheck(
-            record.checked_at.0,
-            now,
-            self.recheck_every(kind),
-            self.ahead_of(kind, recheck),
-        )
+    }
+
+    /// May a start answer with this expired record at once? Only a passed one, less than
+    /// the `stale_while_revalidate` window past its `max_age`.
+    fn serves_stale(&self, kind: C::Kind, record: &SectionRecord, now: SystemTime) -> bool {
+        let (Some(window), Some(max_age)) = (
+            self.options.stale_window,
+            C::max_age(kind).or(self.options.max_age),
+        ) else {
+            return false;
+        };
+        let age = now.duration_since(record.checked_at.0).unwrap_or_default();
+        policy::serves_stale(record.validation_passed, age, max_age, window)
     }
 
     /// When the refresher should next look: the earliest time at which a configured
@@ -100,6 +129,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             .filter(|&&kind| self.config.is_configured(kind))
             .map(|&kind| match self.record(kind) {
                 None => now,
+                Some(_) if self.status(kind).source == Source::Stale => now,
                 Some(record) => {
                     let checked_at = record.checked_at.0;
                     let ahead = self.ahead_of(kind, Recheck::Ahead);

@@ -412,6 +412,13 @@ pub enum Source {
     Shared,
     /// No answer yet: the results were cleared and no refresh has run since.
     Pending,
+    /// Read from the cache file although its `max_age` is over, within the builder's
+    /// [`stale_while_revalidate`](crate::AvailabilityCacheBuilder::stale_while_revalidate)
+    /// window: a passed result that a start answered with at once, to be revalidated in
+    /// the background (by the [refresher](crate::AvailabilityCache::spawn_refresher) or
+    /// the next [`refresh_if_stale`](crate::AvailabilityCache::refresh_if_stale)). Never a
+    /// failed result. The health report treats it like [`Source::Cache`].
+    Stale,
 }
 
 impl Source {
@@ -423,6 +430,7 @@ impl Source {
             Source::Unconfigured => "unconfigured",
             Source::Shared => "shared",
             Source::Pending => "pending",
+            Source::Stale => "stale",
         }
     }
 }

@@ -249,3 +249,84 @@ fn the_two_clocks_with_a_manual_clock() {
     assert!(calls > 0);
     assert_eq!(MOST_IN_FLIGHT.load(Ordering::SeqCst), 1);
 }
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct Swr {
+    #[storage(validate = swr_check)]
+    kv: u32,
+}
+
+static SWR_CALLS: AtomicUsize = AtomicUsize::new(0);
+static SWR_FAIL: AtomicUsize = AtomicUsize::new(0);
+
+fn swr_check(_: &u32) -> Outcome {
+    SWR_CALLS.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(50));
+    if SWR_FAIL.load(Ordering::SeqCst) > 0 {
+        Outcome::failed("down")
+    } else {
+        Outcome::ok()
+    }
+}
+
+#[test]
+fn stale_while_revalidate_answers_a_start_at_once_and_revalidates_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("storage.yaml");
+    let clock = ManualClock::new(t0());
+    let hour = Duration::from_secs(3600);
+    let open = || {
+        AvailabilityCache::builder(Swr { kv: 1 })
+            .config_path(&path)
+            .clock(clock.clone())
+            .max_age(Some(hour))
+            .stale_while_revalidate(Duration::from_secs(600))
+            .open()
+            .unwrap()
+    };
+    drop(open());
+    assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 1);
+
+    // Past max_age, within the window: answered at once from the file, no validation.
+    clock.advance(hour + Duration::from_secs(60));
+    let cache = Arc::new(open());
+    assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 1);
+    let status = cache.status(SwrKind::Kv);
+    assert_eq!(status.source, storage_availability::Source::Stale);
+    assert!(status.is_available());
+    assert_eq!(cache.health().http_status(), 200);
+    // The refresher revalidates it in the background, once.
+    let refresher = cache.spawn_refresher();
+    let start = Instant::now();
+    while cache.status(SwrKind::Kv).source != storage_availability::Source::Validated {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    refresher.stop();
+    assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 2);
+
+    // Past the window: validated before open returns.
+    clock.advance(hour + Duration::from_secs(601));
+    let cache = open();
+    assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        cache.status(SwrKind::Kv).source,
+        storage_availability::Source::Validated
+    );
+
+    // A failed result is never served stale: once its retry is due, a start validates it.
+    SWR_FAIL.store(1, Ordering::SeqCst);
+    cache.invalidate(SwrKind::Kv);
+    cache.refresh().unwrap();
+    assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 4);
+    assert!(!cache.is_available(SwrKind::Kv));
+    SWR_FAIL.store(0, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(31));
+    let cache = open();
+    assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 5);
+    assert_eq!(
+        cache.status(SwrKind::Kv).source,
+        storage_availability::Source::Validated
+    );
+}
