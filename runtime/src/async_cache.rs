@@ -49,9 +49,10 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error> {
         require_runtime("open_async")?;
         let cache = self.build()?;
-        cache
+        let report = cache
             .refresh_recheck_async(crate::refresher::Recheck::Start)
             .await;
+        crate::notify::log_start(&report);
         Ok(cache)
     }
 }
@@ -99,8 +100,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         Ok(self.refresh_async_now(false).await)
     }
 
-    /// Revalidates only sections whose answer in memory has expired, whose failure backoff is
-    /// over, or that were [`invalidate`](AvailabilityCache::invalidate)d; when there are none
+    /// Revalidates only sections whose answer in memory is older than their
+    /// [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every), has expired, whose
+    /// failure backoff is over, or that were [`invalidate`](AvailabilityCache::invalidate)d
+    /// (see [`refresh_if_stale`](AvailabilityCache::refresh_if_stale)); when there are none
     /// it returns at once, without touching the file system. Made to be called from a
     /// `tokio::time::interval` in a long-running service:
     ///

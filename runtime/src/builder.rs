@@ -364,7 +364,8 @@ impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
     /// Fails only for an invalid option; every cache problem is recovered from.
     pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
         let cache = self.build()?;
-        cache.refresh_recheck(crate::refresher::Recheck::Start);
+        let report = cache.refresh_recheck(crate::refresher::Recheck::Start);
+        crate::notify::log_start(&report);
         Ok(cache)
     }
 }

@@ -156,11 +156,13 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
         Ok(self.refresh_now(false))
     }
 
-    /// Revalidates only the sections whose answer in memory has expired, whose failure
-    /// backoff is over, or that were [`invalidate`](Self::invalidate)d; when there are none
-    /// it returns at once, without touching the file system. Made to be called from a timer
-    /// thread in a long-running service (`refresh_if_stale_async` is its async form, feature
-    /// `tokio`).
+    /// Revalidates only the sections whose answer in memory is older than their
+    /// [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every) (passed or failed:
+    /// the running service's clock), has expired (`max_age`), whose failure backoff is
+    /// over, or that were [`invalidate`](Self::invalidate)d; when there are none it returns
+    /// at once, without touching the file system. Made to be called from a timer thread in
+    /// a long-running service; [`spawn_refresher`](Self::spawn_refresher) does that for you
+    /// (`refresh_if_stale_async` is its async form, feature `tokio`).
     ///
     /// # Example
     ///
@@ -812,7 +814,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         );
         self.install(Snapshot { entries });
         report.duration = started.elapsed();
-        self.notify_change(&report, !stale.is_empty());
+        self.notify_change(&report);
         report
     }
 

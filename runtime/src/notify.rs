@@ -80,6 +80,14 @@ pub(crate) fn diff<K: StorageKind>(
     }
 }
 
+/// The DEBUG line of a warm start: `open` answered every section without validating.
+pub(crate) fn log_start(report: &RefreshReport) {
+    if report.validated.is_empty() {
+        tracing::debug!(target: TARGET, reused = report.reused.len(), elapsed = ?report.duration,
+            "warm start: every section answered from the cache file");
+    }
+}
+
 /// The WARN line of a validation that did not pass: a failure, a timeout or a panic.
 pub(crate) fn log_validation<K: StorageKind>(done: &Finished<K>) {
     if done.outcome.is_ok() {
@@ -106,7 +114,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// After a refresh published its answers: logs and counts the transitions in `report`
     /// and tells the subscribers when something changed. Called by both drivers, outside
     /// every lock.
-    pub(crate) fn notify_change(&self, report: &RefreshReport, validated_any: bool) {
+    pub(crate) fn notify_change(&self, report: &RefreshReport) {
         for &section in &report.went_down {
             let error = C::Kind::from_name(section)
                 .and_then(|kind| self.status(kind).last_error)
@@ -120,10 +128,6 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             &self.stats.transitions,
             (report.went_down.len() + report.came_back.len()) as u64,
         );
-        if !validated_any && !report.reused.is_empty() {
-            tracing::debug!(target: TARGET, sections = report.reused.len(),
-                "every section answered from cached results");
-        }
         if report.changed.is_empty() {
             return;
         }
