@@ -330,3 +330,78 @@ fn stale_while_revalidate_answers_a_start_at_once_and_revalidates_once() {
         storage_availability::Source::Validated
     );
 }
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct Logged {
+    #[storage(validate = logged_check, timeout_ms = 1000)]
+    kv: u32,
+}
+
+/// 0: pass; 1: fail; 2: panic; 3: hang past the timeout.
+static LOGGED_MODE: AtomicUsize = AtomicUsize::new(0);
+
+fn logged_check(_: &u32) -> Outcome {
+    match LOGGED_MODE.load(Ordering::SeqCst) {
+        0 => Outcome::ok(),
+        1 => Outcome::failed("connection refused"),
+        2 => panic!("validator exploded"),
+        _ => {
+            std::thread::sleep(Duration::from_millis(1200));
+            Outcome::ok()
+        }
+    }
+}
+
+#[test]
+fn failures_timeouts_panics_and_transitions_are_logged() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("storage.yaml");
+    tracing::subscriber::with_default(subscriber, || {
+        let cache = AvailabilityCache::open(Logged { kv: 1 }, &path).unwrap();
+        drop(AvailabilityCache::open(Logged { kv: 1 }, &path).unwrap()); // warm
+        for mode in [1, 0, 2, 0, 3] {
+            LOGGED_MODE.store(mode, Ordering::SeqCst);
+            cache.invalidate(LoggedKind::Kv);
+            cache.refresh().unwrap();
+        }
+    });
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let has = |level: &str, words: &[&str]| {
+        lines
+            .iter()
+            .any(|l| l.contains(level) && words.iter().all(|w| l.contains(w)))
+    };
+    assert!(has("DEBUG", &["warm start"]), "{text}");
+    assert!(
+        has("WARN", &["validation failed", "kv", "connection refused"]),
+        "{text}"
+    );
+    assert!(has("WARN", &["went down", "kv"]), "{text}");
+    assert!(has("INFO", &["came back", "kv"]), "{text}");
+    assert!(
+        has("WARN", &["validator panicked", "kv", "validator exploded"]),
+        "{text}"
+    );
+    assert!(has("WARN", &["timed out", "kv"]), "{text}");
+}
