@@ -417,7 +417,11 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                     return Ok((record, Source::Unconfigured));
                 }
                 if self.uncacheable[index] {
-                    return Err(Stale::Uncacheable);
+                    let memory = entry
+                        .record
+                        .as_ref()
+                        .map(|r| (r, entry.availability.source));
+                    return self.uncacheable_rule(run.recheck, kind, memory, now);
                 }
                 if forced[index] {
                     return Err(Stale::Invalidated);

@@ -106,6 +106,31 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         }
     }
 
+    /// The plan of a section whose key cannot be computed: validated at every start and
+    /// every `refresh`, never reused from the file; but a running service
+    /// (`refresh_if_stale`, the refresher) keeps this process's own answer for
+    /// `recheck_every` like any other (the config in memory cannot change), instead of
+    /// validating it at every look.
+    pub(crate) fn uncacheable_rule(
+        &self,
+        recheck: Recheck,
+        kind: C::Kind,
+        memory: Option<(&SectionRecord, Source)>,
+        now: SystemTime,
+    ) -> Planned {
+        match (recheck, memory) {
+            (Recheck::Due | Recheck::Ahead, Some((record, source))) => policy::recheck(
+                record.checked_at.0,
+                now,
+                self.recheck_every(kind),
+                self.ahead_of(kind, recheck),
+            )
+            .map(|()| (record.clone(), source))
+            .map_err(|_| Stale::Uncacheable),
+            _ => Err(Stale::Uncacheable),
+        }
+    }
+
     /// May a start answer with this expired record at once? Only a passed one, less than
     /// the `stale_while_revalidate` window past its `max_age`.
     fn serves_stale(&self, kind: C::Kind, record: &SectionRecord, now: SystemTime) -> bool {

@@ -405,3 +405,48 @@ fn failures_timeouts_panics_and_transitions_are_logged() {
     );
     assert!(has("WARN", &["timed out", "kv"]), "{text}");
 }
+
+/// A section whose `Serialize` fails: its key cannot be computed.
+struct Unkeyable;
+
+impl serde::Serialize for Unkeyable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("cannot serialise"))
+    }
+}
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct UnkeyableConfig {
+    #[storage(validate = unkeyable_check)]
+    section: Unkeyable,
+}
+
+static UNKEYABLE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn unkeyable_check(_: &Unkeyable) -> Outcome {
+    UNKEYABLE_CALLS.fetch_add(1, Ordering::SeqCst);
+    Outcome::ok()
+}
+
+/// Regression: an uncacheable section was validated at every `refresh_if_stale`, so the
+/// refresher (which looks every second) validated it every second.
+#[test]
+fn an_uncacheable_section_is_rechecked_every_recheck_every_not_at_every_look() {
+    let clock = ManualClock::new(t0());
+    let cache = AvailabilityCache::builder(UnkeyableConfig { section: Unkeyable })
+        .persist(false)
+        .clock(clock.clone())
+        .open()
+        .unwrap();
+    assert_eq!(UNKEYABLE_CALLS.load(Ordering::SeqCst), 1);
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(5));
+        cache.refresh_if_stale().unwrap();
+    }
+    assert_eq!(UNKEYABLE_CALLS.load(Ordering::SeqCst), 1);
+    clock.advance(Duration::from_secs(5)); // 30 s: the default recheck_every
+    assert_eq!(cache.refresh_if_stale().unwrap().validated, ["section"]);
+    // An explicit refresh still validates it (never reused across refreshes of a start's kind).
+    cache.refresh().unwrap();
+    assert_eq!(UNKEYABLE_CALLS.load(Ordering::SeqCst), 3);
+}
