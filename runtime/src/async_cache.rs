@@ -144,7 +144,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         &self,
         recheck: crate::refresher::Recheck,
     ) -> RefreshReport {
-        let only_if_stale = recheck != crate::refresher::Recheck::No;
+        let only_if_stale = recheck.only_if_stale();
         let started = Instant::now();
         let _gate = self.gate_enter_async().await;
         let mut run = self.begin();

@@ -511,9 +511,9 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 
     /// The blocking refresh, answering to the clock `recheck` says (`refresher.rs`): with
-    /// anything but `Recheck::No`, only if something is stale in memory.
+    /// `Recheck::Due` and `Recheck::Ahead`, only if something is stale in memory.
     pub(crate) fn refresh_recheck(&self, recheck: crate::refresher::Recheck) -> RefreshReport {
-        let only_if_stale = recheck != crate::refresher::Recheck::No;
+        let only_if_stale = recheck.only_if_stale();
         let started = Instant::now();
         let _gate = self.gate.enter();
         let mut run = self.begin();

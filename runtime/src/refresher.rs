@@ -41,6 +41,13 @@ pub(crate) enum Recheck {
     Ahead,
 }
 
+impl Recheck {
+    /// A running service's refresh: nothing is read unless something is stale in memory.
+    pub(crate) fn only_if_stale(self) -> bool {
+        matches!(self, Recheck::Due | Recheck::Ahead)
+    }
+}
+
 impl<C: StorageAvailability> AvailabilityCache<C> {
     /// The `recheck_every` of a section: its `#[storage(recheck_secs = N)]`, else the
     /// builder's [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every).
@@ -447,6 +454,14 @@ mod tests {
 
     fn at(ms: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(1_800_000_000_000 + ms)
+    }
+
+    #[test]
+    fn only_a_running_services_refreshes_skip_the_file_when_nothing_is_stale() {
+        assert!(!Recheck::No.only_if_stale());
+        assert!(!Recheck::Start.only_if_stale());
+        assert!(Recheck::Due.only_if_stale());
+        assert!(Recheck::Ahead.only_if_stale());
     }
 
     proptest! {
