@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use storage_availability_schema::SectionRecord;
@@ -13,7 +13,10 @@ use storage_availability_schema::SectionRecord;
 use crate::builder::AvailabilityCacheBuilder;
 use crate::drive;
 use crate::error::Error;
+use crate::notify::Notifier;
+use crate::policy::Recheck;
 use crate::refresh::{Core, Done, RefreshRun, Snapshot};
+use crate::refresher::Refresher;
 use crate::section::{Availability, BlockingValidators, StorageAvailability, StorageKind};
 use crate::stats::{RefreshReport, Stats, bump};
 
@@ -58,6 +61,8 @@ pub struct AvailabilityCache<C: StorageAvailability> {
     gate: crate::gate::Gate,
     /// Flags between refreshes; locked only briefly, never across validation.
     state: Mutex<RefreshState>,
+    /// Change subscribers, told after each publish (`notify.rs`).
+    notifier: Notifier<C::Kind>,
 }
 
 #[derive(Debug)]
@@ -88,14 +93,16 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     /// and saves. Readers keep reading the previous answers until it is done; concurrent
     /// calls wait for the running one and then find nothing left to do.
     pub fn refresh(&self) -> Result<RefreshReport, Error> {
-        Ok(self.refresh_blocking(false))
+        Ok(self.refresh_blocking(Recheck::No))
     }
 
-    /// Revalidates only the sections whose answer in memory has expired, whose failure
-    /// backoff is over, or that were [`invalidate`](Self::invalidate)d; when there are none
-    /// it returns at once, without touching the file system. Made to be called from a timer
-    /// thread in a long-running service (`refresh_if_stale_async` is its async form, feature
-    /// `tokio`).
+    /// Revalidates only the sections whose answer in memory is older than their
+    /// [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every) (passed or failed:
+    /// the running service's clock), has expired (`max_age`), whose failure backoff is
+    /// over, or that were [`invalidate`](Self::invalidate)d; when there are none it returns
+    /// at once, without touching the file system. Made to be called from a timer thread in
+    /// a long-running service; [`spawn_refresher`](Self::spawn_refresher) does that for you
+    /// (`refresh_if_stale_async` is its async form, feature `tokio`).
     ///
     /// # Example
     ///
@@ -116,7 +123,44 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     /// assert_eq!(cache.refresh_if_stale().unwrap().validated, ["kv"]);
     /// ```
     pub fn refresh_if_stale(&self) -> Result<RefreshReport, Error> {
-        Ok(self.refresh_blocking(true))
+        Ok(self.refresh_blocking(Recheck::Due))
+    }
+
+    /// Starts a background refresher that keeps the answers fresh while the service runs:
+    /// it revalidates what is due ([`refresh_if_stale`](Self::refresh_if_stale): answers
+    /// older than [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every), expired
+    /// ones, failures whose retry is due, invalidated sections), a little ahead of time (a
+    /// tenth of `recheck_every`, at most the validation timeout) so that a new answer is
+    /// usually published before the old one is `recheck_every` old, then sleeps until the
+    /// next section falls due (at most a second, so invalidations are picked up quickly).
+    ///
+    /// With feature `tokio`, called inside a tokio runtime, it is a task on that runtime;
+    /// otherwise a thread named `storage-availability-refresher`. It never runs two
+    /// refreshes at once (it shares the cache's single flight with every other refresh),
+    /// survives panicking validators and even a panicking refresh (logged, and it goes on).
+    /// It holds the `Arc` until it stops: dropping the returned [`Refresher`] stops it.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = Arc::new(
+    ///     AvailabilityCache::builder(Config { kv: "k".into() })
+    ///         .config_path(dir.path().join("storage.yaml"))
+    ///         .recheck_every(Duration::from_secs(10))
+    ///         .open()
+    ///         .unwrap(),
+    /// );
+    /// let _refresher = cache.spawn_refresher(); // runs until dropped
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// ```
+    pub fn spawn_refresher(self: &Arc<Self>) -> Refresher {
+        crate::refresher::spawn(self)
     }
 }
 
@@ -128,8 +172,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
 
     pub(crate) fn new(core: Core<C>) -> Self {
         let sections = C::Kind::ALL.len();
+        let pending = core.pending(core.options.clock.now());
         AvailabilityCache {
-            snapshot: ArcSwap::from_pointee(core.pending(core.options.clock.now())),
+            notifier: Notifier::new(crate::notify::statuses(&pending)),
+            snapshot: ArcSwap::from_pointee(pending),
             core,
             gate: crate::gate::Gate::default(),
             state: Mutex::new(RefreshState {
@@ -194,6 +240,79 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         Ok(())
     }
 
+    /// The `recheck_every` of a section: its `#[storage(recheck_secs = N)]`, else the
+    /// builder's [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check, recheck_secs = 5)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::open(Config { kv: "k".into() }, dir.path().join("s.yaml"))
+    ///     .unwrap();
+    /// assert_eq!(cache.recheck_every(ConfigKind::Kv), Duration::from_secs(5));
+    /// ```
+    pub fn recheck_every(&self, kind: C::Kind) -> Duration {
+        self.core.recheck_every(kind)
+    }
+
+    /// Calls `callback` after every refresh in which an answer changed (a section went
+    /// down, came back, or its error or warnings changed), with that refresh's report,
+    /// on the thread that ran the refresh, after the new answers are published. A panic
+    /// in the callback is caught and logged. Callbacks stay for the cache's lifetime.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::failed("unreachable") }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "k".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .persist(false)
+    ///     .open()
+    ///     .unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// cache.on_change(move |report| log.lock().unwrap().extend(report.changed.clone()));
+    /// cache.invalidate(ConfigKind::Kv);
+    /// cache.refresh().unwrap(); // Same failure: no change, no call.
+    /// assert!(seen.lock().unwrap().is_empty());
+    /// ```
+    pub fn on_change(&self, callback: impl Fn(&RefreshReport) + Send + Sync + 'static) {
+        self.notifier.add(Arc::new(callback));
+    }
+
+    /// A `tokio::sync::watch` receiver of every section's answer, updated after each
+    /// refresh in which an answer changed (feature `tokio`). The value it holds at first is
+    /// the latest published one; `changed().await` waits for the next change.
+    ///
+    /// ```
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::open(Config { kv: "k".into() }, dir.path().join("s.yaml"))
+    ///     .unwrap();
+    /// let statuses = cache.subscribe();
+    /// assert!(statuses.borrow()[0].1.is_available());
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<crate::Statuses<C::Kind>> {
+        self.notifier.subscribe()
+    }
+
     /// What the cache did since it was opened.
     pub fn stats(&self) -> Stats {
         self.core.stats.snapshot()
@@ -234,8 +353,15 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How long the refresher sleeps before its next look (`refresher.rs`).
+    pub(crate) fn refresher_sleep(&self) -> Duration {
+        let now = self.core.options.clock.now();
+        let next = crate::refresher::next_due(&self.core, &self.snapshot.load(), now);
+        crate::refresher::sleep_for(now, next)
+    }
+
     /// Starts a refresh: what readers see now, and the flags to honour.
-    fn begin(&self) -> RefreshRun {
+    fn begin(&self, recheck: Recheck) -> RefreshRun {
         bump(&self.core.stats.refreshes, 1);
         let state = self.lock_state();
         RefreshRun {
@@ -248,6 +374,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 .collect(),
             seen: state.invalidations.clone(),
             unsaved: state.unsaved && self.core.store.is_some(),
+            recheck,
         }
     }
 
@@ -269,27 +396,29 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 state.answered[index] = state.answered[index].max(run.seen[index]);
             }
         }
-        self.install(snapshot);
+        let snapshot = Arc::new(snapshot);
+        self.snapshot.store(Arc::clone(&snapshot));
         report.duration = started.elapsed();
+        self.notifier.publish(&report, &snapshot, &self.core.stats);
         report
     }
 
     /// The blocking refresh: the core's steps on this thread.
-    pub(crate) fn refresh_blocking(&self, only_if_stale: bool) -> RefreshReport {
+    pub(crate) fn refresh_blocking(&self, recheck: Recheck) -> RefreshReport {
         let started = Instant::now();
         let _gate = self.gate.enter();
-        let run = self.begin();
-        let done = drive::blocking::refresh(&self.core, &run, only_if_stale);
+        let run = self.begin(recheck);
+        let done = drive::blocking::refresh(&self.core, &run);
         self.publish(&run, done, started)
     }
 
     /// The async refresh: the core's steps on the tokio driver.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn refresh_tokio(&self, only_if_stale: bool) -> RefreshReport {
+    pub(crate) async fn refresh_tokio(&self, recheck: Recheck) -> RefreshReport {
         let started = Instant::now();
         let _gate = self.gate.enter_async().await;
-        let run = self.begin();
-        let done = drive::tokio::refresh(&self.core, &run, only_if_stale).await;
+        let run = self.begin(recheck);
+        let done = drive::tokio::refresh(&self.core, &run).await;
         self.publish(&run, done, started)
     }
 }
@@ -335,11 +464,13 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// [`refresh`](AvailabilityCache::refresh) for async services.
     pub async fn refresh_async(&self) -> Result<RefreshReport, Error> {
         drive::tokio::require_runtime("refresh_async")?;
-        Ok(self.refresh_tokio(false).await)
+        Ok(self.refresh_tokio(Recheck::No).await)
     }
 
-    /// Revalidates only sections whose answer in memory has expired, whose failure backoff is
-    /// over, or that were [`invalidate`](AvailabilityCache::invalidate)d; when there are none
+    /// Revalidates only sections whose answer in memory is older than their
+    /// [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every), has expired, whose
+    /// failure backoff is over, or that were [`invalidate`](AvailabilityCache::invalidate)d
+    /// (see [`refresh_if_stale`](AvailabilityCache::refresh_if_stale)); when there are none
     /// it returns at once, without touching the file system. Made to be called from a
     /// `tokio::time::interval` in a long-running service:
     ///
@@ -358,7 +489,37 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// ```
     pub async fn refresh_if_stale_async(&self) -> Result<RefreshReport, Error> {
         drive::tokio::require_runtime("refresh_if_stale_async")?;
-        Ok(self.refresh_tokio(true).await)
+        Ok(self.refresh_tokio(Recheck::Due).await)
+    }
+
+    /// [`spawn_refresher`](Self::spawn_refresher) for any config, including those with
+    /// `async` validators: always a tokio task on the current runtime, or
+    /// [`Error::NoAsyncRuntime`] outside one.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = ping, async)] kv: String }
+    /// async fn ping(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = Arc::new(
+    ///     AvailabilityCache::open_async(Config { kv: "k".into() }, dir.path().join("s.yaml"))
+    ///         .await
+    ///         .unwrap(),
+    /// );
+    /// let refresher = cache.spawn_refresher_async().unwrap();
+    /// refresher.stop();
+    /// # }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn spawn_refresher_async(self: &Arc<Self>) -> Result<Refresher, Error> {
+        drive::tokio::require_runtime("spawn_refresher_async")?;
+        Ok(crate::refresher::spawn_task(self))
     }
 }
 
