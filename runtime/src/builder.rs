@@ -229,14 +229,13 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
 
     /// Opt-in (the name is RFC 5861's): a start may answer at once with a *passed* result
     /// whose `max_age` is over by less than `window`, as [`Source::Stale`](crate::Source::Stale),
-    /// instead of validating it before `open` returns; the
-    /// [refresher](AvailabilityCache::spawn_refresher) revalidates it first thing (one
-    /// background refresh), as does the next
-    /// [`refresh_if_stale`](AvailabilityCache::refresh_if_stale). Failed results are never
-    /// served stale. Default: off.
+    /// instead of validating it before `open` returns. Such a start then revalidates what it
+    /// served stale in the background, once (a thread after `open`, a tokio task after
+    /// `open_async`; through the same single flight as every refresh, counted and saved),
+    /// after which the statuses show the fresh answer ([`Source::Validated`](crate::Source),
+    /// or unavailable if it now fails). Failed results are never served stale. Default: off.
     ///
     /// ```
-    /// use std::sync::Arc;
     /// use std::time::{Duration, SystemTime};
     /// use storage_availability::{AvailabilityCache, ManualClock, Outcome, Source, StorageAvailability};
     ///
@@ -258,9 +257,14 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     /// };
     /// drop(open());
     /// clock.advance(Duration::from_secs(3700)); // max_age is over, the window is not
-    /// let cache = Arc::new(open());
-    /// assert_eq!(cache.status(ConfigKind::Kv).source, Source::Stale);
-    /// cache.refresh_if_stale().unwrap(); // what the refresher does in the background
+    /// let cache = open(); // answers at once with `Source::Stale`, revalidates in the background
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// for _ in 0..500 {
+    ///     if cache.status(ConfigKind::Kv).source == Source::Validated {
+    ///         break;
+    ///     }
+    ///     std::thread::sleep(Duration::from_millis(10));
+    /// }
     /// assert_eq!(cache.status(ConfigKind::Kv).source, Source::Validated);
     /// ```
     pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
@@ -374,6 +378,7 @@ impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
         let cache = self.build()?;
         let report = cache.refresh_blocking(crate::policy::Recheck::Start);
         crate::notify::log_start(&report);
+        cache.revalidate_stale();
         Ok(cache)
     }
 }
@@ -389,6 +394,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         let cache = self.build()?;
         let report = cache.refresh_tokio(crate::policy::Recheck::Start).await;
         crate::notify::log_start(&report);
+        cache.revalidate_stale_async();
         Ok(cache)
     }
 }

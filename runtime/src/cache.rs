@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -17,7 +17,7 @@ use crate::notify::Notifier;
 use crate::policy::Recheck;
 use crate::refresh::{Core, Done, RefreshRun, Snapshot};
 use crate::refresher::Refresher;
-use crate::section::{Availability, BlockingValidators, StorageAvailability, StorageKind};
+use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
 use crate::stats::{RefreshReport, Stats, bump};
 
 /// The cached availability of every section of a config `C`.
@@ -52,6 +52,13 @@ use crate::stats::{RefreshReport, Stats, bump};
 /// assert_eq!(cache.status(ConfigKind::Csv).source, Source::Cache);
 /// ```
 pub struct AvailabilityCache<C: StorageAvailability> {
+    /// Shared with a background revalidation (`stale_while_revalidate`), which holds only a
+    /// `Weak` until it starts.
+    inner: Arc<Inner<C>>,
+}
+
+/// The cache's state: everything a refresh touches.
+struct Inner<C: StorageAvailability> {
     /// What every refresh works from: config, keys, options, stores, counters.
     core: Core<C>,
     /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
@@ -126,19 +133,14 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
         Ok(self.refresh_blocking(Recheck::Due))
     }
 
-    /// Starts a background refresher that keeps the answers fresh while the service runs:
-    /// it revalidates what is due ([`refresh_if_stale`](Self::refresh_if_stale): answers
-    /// older than [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every), expired
-    /// ones, failures whose retry is due, invalidated sections), a little ahead of time (a
-    /// tenth of `recheck_every`, at most the validation timeout) so that a new answer is
-    /// usually published before the old one is `recheck_every` old, then sleeps until the
-    /// next section falls due (at most a second, so invalidations are picked up quickly).
-    ///
-    /// With feature `tokio`, called inside a tokio runtime, it is a task on that runtime;
-    /// otherwise a thread named `storage-availability-refresher`. It never runs two
-    /// refreshes at once (it shares the cache's single flight with every other refresh),
-    /// survives panicking validators and even a panicking refresh (logged, and it goes on).
-    /// It holds the `Arc` until it stops: dropping the returned [`Refresher`] stops it.
+    /// Starts a background refresher: it revalidates what is due (as
+    /// [`refresh_if_stale`](Self::refresh_if_stale) does) a tenth of `recheck_every` ahead
+    /// (at most the validation timeout), so a new answer is usually published before the old
+    /// one is `recheck_every` old, then sleeps until the next section falls due (at most a
+    /// second, so invalidations are picked up quickly). A task on the current tokio runtime
+    /// (feature `tokio`), else a thread named `storage-availability-refresher`. It shares the
+    /// cache's single flight, survives panicking validators and refreshes (logged), and
+    /// holds the `Arc` until it stops: dropping the returned [`Refresher`] stops it.
     ///
     /// ```
     /// use std::{sync::Arc, time::Duration};
@@ -173,7 +175,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     pub(crate) fn new(core: Core<C>) -> Self {
         let sections = C::Kind::ALL.len();
         let pending = core.pending(core.options.clock.now());
-        AvailabilityCache {
+        let inner = Inner {
             notifier: Notifier::new(crate::notify::statuses(&pending)),
             snapshot: ArcSwap::from_pointee(pending),
             core,
@@ -183,6 +185,9 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 answered: vec![0; sections],
                 unsaved: false,
             }),
+        };
+        AvailabilityCache {
+            inner: Arc::new(inner),
         }
     }
 
@@ -218,7 +223,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// current answer stays until then. Never lost: an invalidation made while a refresh is
     /// validating the section makes the next refresh validate it again.
     pub fn invalidate(&self, kind: C::Kind) {
-        let mut state = self.lock_state();
+        let mut state = self.inner.lock_state();
         let count = &mut state.invalidations[kind.index()];
         *count = count.saturating_add(1);
     }
@@ -226,11 +231,11 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// Deletes the cache file and forgets every result: configured sections are
     /// [`Source::Pending`](crate::Source::Pending) until the next [`refresh`](Self::refresh).
     pub fn clear(&self) -> Result<(), Error> {
-        let _gate = self.gate.enter();
-        let mut state = self.lock_state();
-        self.install(self.core.pending(self.core.options.clock.now()));
+        let _gate = self.inner.gate.enter();
+        let mut state = self.inner.lock_state();
+        self.install(self.inner.core.pending(self.inner.core.options.clock.now()));
         state.unsaved = false;
-        if let Some(store) = &self.core.store {
+        if let Some(store) = &self.inner.core.store {
             store.remove().map_err(|source| Error::Io {
                 op: "remove cache file",
                 path: store.location().map(Path::to_owned).unwrap_or_default(),
@@ -257,7 +262,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// assert_eq!(cache.recheck_every(ConfigKind::Kv), Duration::from_secs(5));
     /// ```
     pub fn recheck_every(&self, kind: C::Kind) -> Duration {
-        self.core.recheck_every(kind)
+        self.inner.core.recheck_every(kind)
     }
 
     /// Calls `callback` after every refresh in which an answer changed (a section went
@@ -287,7 +292,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// assert!(seen.lock().unwrap().is_empty());
     /// ```
     pub fn on_change(&self, callback: impl Fn(&RefreshReport) + Send + Sync + 'static) {
-        self.notifier.add(Arc::new(callback));
+        self.inner.notifier.add(Arc::new(callback));
     }
 
     /// A `tokio::sync::watch` receiver of every section's answer, updated after each
@@ -310,22 +315,22 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<crate::Statuses<C::Kind>> {
-        self.notifier.subscribe()
+        self.inner.notifier.subscribe()
     }
 
     /// What the cache did since it was opened.
     pub fn stats(&self) -> Stats {
-        self.core.stats.snapshot()
+        self.inner.core.stats.snapshot()
     }
 
     /// The cache file's path; `None` when results are kept in memory only.
     pub fn path(&self) -> Option<&Path> {
-        self.core.path()
+        self.inner.core.path()
     }
 
     /// The config this cache answers for.
     pub fn config(&self) -> &C {
-        &self.core.config
+        &self.inner.core.config
     }
 
     /// The JSON Schema of this config's cache file: the `sections` object lists exactly the
@@ -339,25 +344,80 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// or the reference count on the fast path.
     #[inline]
     fn read_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
-        f(&self.snapshot.load())
+        f(&self.inner.snapshot.load())
     }
 
-    /// The one place a new snapshot is published to readers.
+    /// The one place a new snapshot is published to readers outside a refresh.
     fn install(&self, snapshot: Snapshot) {
-        self.snapshot.store(Arc::new(snapshot));
-    }
-
-    fn lock_state(&self) -> MutexGuard<'_, RefreshState> {
-        // A panic cannot leave the state inconsistent (it is flags), so poisoning is
-        // ignored rather than turned into a failure.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.snapshot.store(Arc::new(snapshot));
     }
 
     /// How long the refresher sleeps before its next look (`refresher.rs`).
     pub(crate) fn refresher_sleep(&self) -> Duration {
-        let now = self.core.options.clock.now();
-        let next = crate::refresher::next_due(&self.core, &self.snapshot.load(), now);
+        let core = &self.inner.core;
+        let now = core.options.clock.now();
+        let next = crate::refresher::next_due(core, &self.inner.snapshot.load(), now);
         crate::refresher::sleep_for(now, next)
+    }
+
+    /// The blocking refresh: the core's steps on this thread.
+    pub(crate) fn refresh_blocking(&self, recheck: Recheck) -> RefreshReport {
+        self.inner.refresh_blocking(recheck)
+    }
+
+    /// The async refresh: the core's steps on the tokio driver.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn refresh_tokio(&self, recheck: Recheck) -> RefreshReport {
+        self.inner.refresh_tokio(recheck).await
+    }
+
+    /// After a start that answered from expired passed results (`stale_while_revalidate`):
+    /// the cache's state, for one background refresh (`Recheck::No`, through the gate like
+    /// any other, counted and saved) to revalidate them; `None` if nothing was served stale.
+    fn served_stale(&self) -> Option<Weak<Inner<C>>> {
+        let stale = |s: &Snapshot| {
+            s.entries
+                .iter()
+                .any(|e| e.availability.source == Source::Stale)
+        };
+        self.read_snapshot(stale).then(|| {
+            tracing::info!(target: "storage_availability",
+                "revalidating the answers served stale in the background");
+            Arc::downgrade(&self.inner)
+        })
+    }
+
+    /// [`served_stale`](Self::served_stale) on a thread; a no-op if the cache is dropped first.
+    pub(crate) fn revalidate_stale(&self) {
+        let Some(weak) = self.served_stale() else {
+            return;
+        };
+        let revalidate = move || weak.upgrade().map(|i| i.refresh_blocking(Recheck::No));
+        let thread = std::thread::Builder::new().name("storage-availability-revalidate".into());
+        if let Err(error) = thread.spawn(revalidate) {
+            tracing::warn!(target: "storage_availability", %error,
+                "cannot start the background revalidation; stale answers stay until the next refresh");
+        }
+    }
+
+    /// [`served_stale`](Self::served_stale) as a task on the current tokio runtime.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn revalidate_stale_async(&self) {
+        if let Some(weak) = self.served_stale() {
+            tokio::spawn(async move {
+                if let Some(inner) = weak.upgrade() {
+                    inner.refresh_tokio(Recheck::No).await;
+                }
+            });
+        }
+    }
+}
+
+impl<C: StorageAvailability> Inner<C> {
+    fn lock_state(&self) -> MutexGuard<'_, RefreshState> {
+        // A panic cannot leave the state inconsistent (it is flags), so poisoning is
+        // ignored rather than turned into a failure.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts a refresh: what readers see now, and the flags to honour.
@@ -404,7 +464,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     }
 
     /// The blocking refresh: the core's steps on this thread.
-    pub(crate) fn refresh_blocking(&self, recheck: Recheck) -> RefreshReport {
+    fn refresh_blocking(&self, recheck: Recheck) -> RefreshReport {
         let started = Instant::now();
         let _gate = self.gate.enter();
         let run = self.begin(recheck);
@@ -414,7 +474,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
 
     /// The async refresh: the core's steps on the tokio driver.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn refresh_tokio(&self, recheck: Recheck) -> RefreshReport {
+    async fn refresh_tokio(&self, recheck: Recheck) -> RefreshReport {
         let started = Instant::now();
         let _gate = self.gate.enter_async().await;
         let run = self.begin(recheck);

@@ -414,9 +414,8 @@ pub enum Source {
     Pending,
     /// Read from the cache file although its `max_age` is over, within the builder's
     /// [`stale_while_revalidate`](crate::AvailabilityCacheBuilder::stale_while_revalidate)
-    /// window: a passed result that a start answered with at once, to be revalidated in
-    /// the background (by the [refresher](crate::AvailabilityCache::spawn_refresher) or
-    /// the next [`refresh_if_stale`](crate::AvailabilityCache::refresh_if_stale)). Never a
+    /// window: a passed result that a start answered with at once, and that the start
+    /// revalidates in the background, once (then [`Source::Validated`]). Never a
     /// failed result. The health report treats it like [`Source::Cache`].
     Stale,
 }

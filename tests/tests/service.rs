@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -258,9 +258,29 @@ struct Swr {
 
 static SWR_CALLS: AtomicUsize = AtomicUsize::new(0);
 static SWR_FAIL: AtomicUsize = AtomicUsize::new(0);
+/// While set, the validator waits (up to 10 s) before answering, so that the test can see
+/// what `open` answered before the background revalidation publishes.
+static SWR_HOLD: AtomicBool = AtomicBool::new(false);
+
+fn hold(flag: &AtomicBool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while flag.load(Ordering::SeqCst) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Polls `done` until it holds, failing past `limit`.
+fn eventually(limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "not reached within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 fn swr_check(_: &u32) -> Outcome {
     SWR_CALLS.fetch_add(1, Ordering::SeqCst);
+    hold(&SWR_HOLD);
     std::thread::sleep(Duration::from_millis(50));
     if SWR_FAIL.load(Ordering::SeqCst) > 0 {
         Outcome::failed("down")
@@ -287,24 +307,32 @@ fn stale_while_revalidate_answers_a_start_at_once_and_revalidates_once() {
     drop(open());
     assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 1);
 
-    // Past max_age, within the window: answered at once from the file, no validation.
+    // Past max_age, within the window: answered at once from the file, without waiting
+    // for a validation (the one the start began in the background is held).
     clock.advance(hour + Duration::from_secs(60));
-    let cache = Arc::new(open());
-    assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 1);
+    SWR_HOLD.store(true, Ordering::SeqCst);
+    let cache = open();
     let status = cache.status(SwrKind::Kv);
     assert_eq!(status.source, storage_availability::Source::Stale);
     assert!(status.is_available());
     assert_eq!(cache.health().http_status(), 200);
-    // The refresher revalidates it in the background, once.
-    let refresher = cache.spawn_refresher();
-    let start = Instant::now();
-    while cache.status(SwrKind::Kv).source != storage_availability::Source::Validated {
-        assert!(start.elapsed() < Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    refresher.stop();
+    // Without any further call, the start's background revalidation publishes the fresh
+    // answer: one validation, one save.
+    SWR_HOLD.store(false, Ordering::SeqCst);
+    eventually(Duration::from_secs(5), || {
+        cache.status(SwrKind::Kv).source == storage_availability::Source::Validated
+    });
     assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 2);
+    let stats = cache.stats();
+    assert_eq!((stats.validations, stats.saves), (1, 1));
+    // The file holds the fresh answer: the next start reuses it.
+    let next = open();
+    assert_eq!(
+        next.status(SwrKind::Kv).source,
+        storage_availability::Source::Cache
+    );
+    assert_eq!(SWR_CALLS.load(Ordering::SeqCst), 2);
+    drop(next);
 
     // Past the window: validated before open returns.
     clock.advance(hour + Duration::from_secs(601));
@@ -449,4 +477,100 @@ fn an_uncacheable_section_is_rechecked_every_recheck_every_not_at_every_look() {
     // An explicit refresh still validates it (never reused across refreshes of a start's kind).
     cache.refresh().unwrap();
     assert_eq!(UNKEYABLE_CALLS.load(Ordering::SeqCst), 3);
+}
+
+#[derive(serde::Serialize, StorageAvailability)]
+struct SwrAsync {
+    #[storage(validate = swr_async_check, async)]
+    kv: u32,
+}
+
+static SWR_ASYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
+static SWR_ASYNC_FAIL: AtomicBool = AtomicBool::new(false);
+static SWR_ASYNC_HOLD: AtomicBool = AtomicBool::new(false);
+
+async fn swr_async_check(_: &u32) -> Outcome {
+    SWR_ASYNC_CALLS.fetch_add(1, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while SWR_ASYNC_HOLD.load(Ordering::SeqCst) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if SWR_ASYNC_FAIL.load(Ordering::SeqCst) {
+        Outcome::failed("down")
+    } else {
+        Outcome::ok()
+    }
+}
+
+/// `open_async` with `stale_while_revalidate`: the stale answer at once, then, without any
+/// further call, one background revalidation (a tokio task); a section that now fails turns
+/// unavailable the same way. Dropping the cache while it runs is harmless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_async_revalidates_what_it_served_stale_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("storage.yaml");
+    let clock = ManualClock::new(t0());
+    let hour = Duration::from_secs(3600);
+    let open = || {
+        AvailabilityCache::builder(SwrAsync { kv: 1 })
+            .config_path(&path)
+            .clock(clock.clone())
+            .max_age(Some(hour))
+            .stale_while_revalidate(Duration::from_secs(600))
+            .open_async()
+    };
+    let calls = || SWR_ASYNC_CALLS.load(Ordering::SeqCst);
+    drop(open().await.unwrap());
+    assert_eq!(calls(), 1);
+
+    clock.advance(hour + Duration::from_secs(60));
+    SWR_ASYNC_HOLD.store(true, Ordering::SeqCst);
+    let cache = open().await.unwrap();
+    assert_eq!(
+        cache.status(SwrAsyncKind::Kv).source,
+        storage_availability::Source::Stale
+    );
+    assert!(cache.is_available(SwrAsyncKind::Kv));
+    SWR_ASYNC_HOLD.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.status(SwrAsyncKind::Kv).source != storage_availability::Source::Validated {
+        assert!(Instant::now() < deadline, "not revalidated within 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(calls(), 2);
+    assert_eq!((cache.stats().validations, cache.stats().saves), (1, 1));
+
+    // Served stale again, and the dependency is down now: the background revalidation
+    // makes it unavailable without any call.
+    clock.advance(hour + Duration::from_secs(60));
+    SWR_ASYNC_FAIL.store(true, Ordering::SeqCst);
+    let cache = open().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.is_available(SwrAsyncKind::Kv) {
+        assert!(Instant::now() < deadline, "still available after 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        cache.status(SwrAsyncKind::Kv).source,
+        storage_availability::Source::Validated
+    );
+    assert_eq!(calls(), 3);
+
+    // Dropped while its background revalidation is held: harmless, and the next start
+    // still answers (the file is left as it was, or saved whole).
+    SWR_ASYNC_FAIL.store(false, Ordering::SeqCst);
+    cache.invalidate(SwrAsyncKind::Kv);
+    cache.refresh_async().await.unwrap();
+    assert!(cache.is_available(SwrAsyncKind::Kv));
+    clock.advance(hour + Duration::from_secs(60));
+    SWR_ASYNC_HOLD.store(true, Ordering::SeqCst);
+    let stale = open().await.unwrap();
+    assert_eq!(
+        stale.status(SwrAsyncKind::Kv).source,
+        storage_availability::Source::Stale
+    );
+    drop(stale);
+    SWR_ASYNC_HOLD.store(false, Ordering::SeqCst);
+    let again = open().await.unwrap();
+    assert!(again.is_available(SwrAsyncKind::Kv));
 }
