@@ -1,22 +1,26 @@
-//! A readiness endpoint for an async service: `storage_availability::axum::router`.
+//! A readiness endpoint that notices outages: `storage_availability::axum::router` over a
+//! cache kept fresh by its background refresher, with a real TCP check.
 //!
 //! ```text
 //! KV_ADDR=127.0.0.1:6379 cargo run -p storage-availability-extras --example readiness [ADDR]
 //! curl -i http://127.0.0.1:3000/ready    # 200 (pass, warn) or 503 (fail): application/health+json
 //! ```
+//!
+//! Stop the key-value store and `/ready` answers 503 within `recheck_every` (5 s) plus the
+//! check's timeout (1 s); start it again and it answers 200 as quickly.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::Path, path::PathBuf, sync::Arc, time::Duration};
 
-use storage_availability::{AvailabilityCache, Outcome, StorageAvailability, checks};
+use storage_availability::{AvailabilityCache, Outcome, Refresher, StorageAvailability, checks};
 
 /// The service's storage: a writable data directory, a key-value store, optionally search.
 #[derive(serde::Serialize, StorageAvailability)]
 pub(crate) struct ServiceConfig {
     #[storage(validate = check_dir)]
     pub(crate) data: PathBuf,
-    #[storage(validate = ping, async, deref, timeout_ms = 1000, name = "key_value")]
+    #[storage(validate = ping, deref, timeout_ms = 1000, name = "key_value")]
     pub(crate) kv: String,
-    #[storage(validate = ping, async, deref, timeout_ms = 1000, optional)]
+    #[storage(validate = ping, deref, timeout_ms = 1000, optional)]
     pub(crate) search: Option<String>,
 }
 
@@ -29,32 +33,39 @@ fn check_dir(dir: &PathBuf) -> Outcome {
 }
 
 /// A real TCP connection to `host:port` within 900 ms.
-async fn ping(addr: &str) -> Outcome {
-    checks::tcp_connect_async(addr, Duration::from_millis(900)).await
+fn ping(addr: &str) -> Outcome {
+    checks::tcp_connect(addr, Duration::from_millis(900))
+}
+
+/// The router and the refresher that keeps its answers fresh (stops when dropped).
+pub(crate) async fn service(
+    config: ServiceConfig,
+    config_path: &Path,
+    recheck_every: Duration,
+) -> Result<(axum::Router, Refresher), storage_availability::Error> {
+    let cache = AvailabilityCache::builder(config)
+        .config_path(config_path)
+        .recheck_every(recheck_every)
+        .open_async()
+        .await?;
+    let cache = Arc::new(cache);
+    let refresher = cache.spawn_refresher(); // a tokio task: revalidates what is due
+    Ok((storage_availability::axum::router(cache), refresher))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::env::temp_dir().join("storage-availability-readiness");
-    let kv = std::env::var("KV_ADDR").unwrap_or_else(|_| "127.0.0.1:6379".into());
     let config = ServiceConfig {
         data: root.join("data"),
-        kv,
+        kv: std::env::var("KV_ADDR").unwrap_or_else(|_| "127.0.0.1:6379".into()),
         search: std::env::var("SEARCH_ADDR").ok(),
     };
-    let cache = Arc::new(AvailabilityCache::open_async(config, root.join("service.toml")).await?);
-    println!("{}", cache.health().to_json());
-    let refresher = Arc::clone(&cache); // revalidates what expired or is due for a retry
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            let _ = refresher.refresh_if_stale_async().await;
-        }
-    });
+    let every = Duration::from_secs(5);
+    let (app, _refresher) = service(config, &root.join("service.toml"), every).await?;
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3000".into());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, storage_availability::axum::router(cache)).await?;
+    axum::serve(tokio::net::TcpListener::bind(addr).await?, app).await?;
     Ok(())
 }

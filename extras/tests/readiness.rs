@@ -6,21 +6,30 @@
 #[allow(dead_code)]
 mod readiness;
 
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use readiness::ServiceConfig;
-use storage_availability::AvailabilityCache;
+use storage_availability::Refresher;
 
-/// Serves the router for `config` and returns its base URL.
-async fn serve(config: ServiceConfig, dir: &std::path::Path) -> String {
-    let cache = AvailabilityCache::open_async(config, dir.join("service.toml"))
+/// Serves the example's service for `config` and returns its base URL and refresher.
+async fn serve_with(
+    config: ServiceConfig,
+    dir: &std::path::Path,
+    recheck_every: Duration,
+) -> (String, Refresher) {
+    let (app, refresher) = readiness::service(config, &dir.join("service.toml"), recheck_every)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = storage_availability::axum::router(Arc::new(cache));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    (format!("http://{addr}"), refresher)
+}
+
+async fn serve(config: ServiceConfig, dir: &std::path::Path) -> String {
+    let (base, refresher) = serve_with(config, dir, Duration::from_secs(30)).await;
+    drop(refresher); // these tests read the answers of `open` only
+    base
 }
 
 async fn get(url: &str) -> (u16, serde_json::Value) {
@@ -132,4 +141,45 @@ async fn an_optional_section_down_is_warn_and_200() {
             .unwrap()
             .contains("cannot connect")
     );
+}
+
+/// The acceptance: the example, its dependency killed while it runs, answers 503
+/// within `recheck_every` plus the check's timeout (1 s), and 200 again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_turns_503_within_recheck_plus_timeout_after_the_dependency_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let kv_addr = kv.local_addr().unwrap();
+    let config = ServiceConfig {
+        data: dir.path().join("data"),
+        kv: kv_addr.to_string(),
+        search: None,
+    };
+    let recheck = Duration::from_secs(1);
+    let (base, refresher) = serve_with(config, dir.path(), recheck).await;
+    assert_eq!(get(&format!("{base}/ready")).await.0, 200);
+
+    let bound = recheck + Duration::from_secs(1) + Duration::from_millis(1500);
+    drop(kv);
+    let died = Instant::now();
+    while get(&format!("{base}/ready")).await.0 != 503 {
+        assert!(
+            died.elapsed() < bound,
+            "still 200 after {:?}",
+            died.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kv = tokio::net::TcpListener::bind(kv_addr).await.unwrap();
+    let back = Instant::now();
+    while get(&format!("{base}/ready")).await.0 != 200 {
+        assert!(
+            back.elapsed() < bound,
+            "still 503 after {:?}",
+            back.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    refresher.stop();
+    drop(kv);
 }

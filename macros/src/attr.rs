@@ -11,8 +11,8 @@ use syn::{Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    ASYNC, AVAILABILITY, CACHE, CWD, DEREF, KEY_WITH, KIND, MAX_AGE_SECS, NAME, OPTIONAL, SCOPE,
-    STORAGE, Symbol, TIMEOUT_MS, VALIDATE, VERSION,
+    ASYNC, AVAILABILITY, CACHE, CWD, DEREF, KEY_WITH, KIND, MAX_AGE_SECS, NAME, OPTIONAL,
+    RECHECK_SECS, SCOPE, STORAGE, Symbol, TIMEOUT_MS, VALIDATE, VERSION,
 };
 
 /// A value with the span of the token it came from, so a later check can point at it
@@ -161,6 +161,8 @@ pub(crate) struct Field {
     pub(crate) key_with: Option<Path>,
     /// `max_age_secs = N` (at least 1), with the span of the key.
     pub(crate) max_age_secs: Option<Sp<u64>>,
+    /// `recheck_secs = N` (at least 1): how often a running service revalidates it.
+    pub(crate) recheck_secs: Option<u64>,
     /// `cache = true | false`, with the span of the key.
     pub(crate) cache: Option<Sp<bool>>,
     /// `cwd = true | false`, with the span of the key.
@@ -180,6 +182,7 @@ impl Field {
         let mut deref = Attr::none(cx, STORAGE, DEREF);
         let mut key_with = Attr::none(cx, STORAGE, KEY_WITH);
         let mut max_age_secs = Attr::none(cx, STORAGE, MAX_AGE_SECS);
+        let mut recheck_secs = Attr::none(cx, STORAGE, RECHECK_SECS);
         let mut cache = Attr::none(cx, STORAGE, CACHE);
         let mut cwd = Attr::none(cx, STORAGE, CWD);
         let mut optional = Attr::none(cx, STORAGE, OPTIONAL);
@@ -315,6 +318,21 @@ impl Field {
                              in u64: `max_age_secs = 3600`",
                         ),
                     }
+                } else if meta.path == RECHECK_SECS {
+                    // #[storage(recheck_secs = 30)]
+                    let lit = get_lit_int(&meta, RECHECK_SECS, "recheck_secs = 30")?;
+                    match lit.base10_parse::<u64>() {
+                        Ok(0) => cx.error_spanned_by(
+                            &lit,
+                            "recheck_secs must be at least 1 (seconds): `recheck_secs = 30`",
+                        ),
+                        Ok(secs) => recheck_secs.set(&meta.path, secs),
+                        Err(_) => cx.error_spanned_by(
+                            &lit,
+                            "recheck_secs must be a positive whole number of seconds that fits \
+                             in u64: `recheck_secs = 30`",
+                        ),
+                    }
                 } else if meta.path == CACHE {
                     // #[storage(cache = false)]
                     let lit = get_lit_bool(&meta, CACHE, "cache = false")?;
@@ -335,7 +353,7 @@ impl Field {
                     return Err(meta.error(
                         "unknown storage attribute; expected `validate`, `name`, \
                          `timeout_ms`, `version`, `scope`, `async`, `deref`, `key_with`, \
-                         `max_age_secs`, `cache`, `cwd` or `optional`",
+                         `max_age_secs`, `recheck_secs`, `cache`, `cwd` or `optional`",
                     ));
                 }
                 Ok(())
@@ -358,6 +376,7 @@ impl Field {
             deref: deref.get(),
             key_with: key_with.get(),
             max_age_secs: max_age_secs.get(),
+            recheck_secs: recheck_secs.get(),
             cache: cache.get(),
             cwd: cwd.get(),
             optional: optional.get(),

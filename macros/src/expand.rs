@@ -274,6 +274,12 @@ fn expand(config: &Config<'_>) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     });
+    let rechecks = secs.iter().map(|s| match s.section.attrs.recheck_secs {
+        Some(secs) => quote! {
+            ::core::option::Option::Some(::core::time::Duration::from_secs(#secs))
+        },
+        None => quote!(::core::option::Option::None),
+    });
     let reused = secs.iter().map(|s| {
         s.section
             .attrs
@@ -366,6 +372,12 @@ fn expand(config: &Config<'_>) -> TokenStream {
             fn max_age(__kind: #kind) -> ::core::option::Option<::core::time::Duration> {
                 match __kind {
                     #(#kind::#variants => #max_ages,)*
+                }
+            }
+
+            fn recheck_every(__kind: #kind) -> ::core::option::Option<::core::time::Duration> {
+                match __kind {
+                    #(#kind::#variants => #rechecks,)*
                 }
             }
 

@@ -28,7 +28,8 @@ use syn::{DeriveInput, parse_macro_input};
 /// `timeout_ms = N`, `version = N`, `scope = "host" | "shared"`, `async`, `deref` (the
 /// validator takes `&<T as Deref>::Target`: `&str` for a `String`, `&Path` for a `PathBuf`),
 /// `key_with = path` (a `fn(&T) -> impl Serialize` whose result joins the section's key),
-/// `max_age_secs = N`, `cache = false` (never reused across starts) and `cwd = false` (the
+/// `max_age_secs = N`, `recheck_secs = N` (how often a running service revalidates the
+/// section), `cache = false` (never reused across starts) and `cwd = false` (the
 /// working directory is not in a host-scoped section's key). On the struct,
 /// `#[availability(kind = "Name")]` renames the generated enum. See the
 /// `storage_availability` crate docs.

@@ -38,8 +38,10 @@ use crate::section::StorageAvailability;
 /// - `GET /health`: the same report with the same status codes, under the name monitors of
 ///   the health check format expect.
 ///
-/// Both answer `Cache-Control: no-store`. The answers are as fresh as the cache's: refresh
-/// it (`refresh_if_stale`) while the service runs. Merge the router into the application's
+/// Both answer `Cache-Control: no-store`. The answers are as fresh as the cache's: keep
+/// them fresh while the service runs with
+/// [`spawn_refresher`](AvailabilityCache::spawn_refresher), so that a dependency that dies
+/// turns `/ready` to 503 within `recheck_every` plus its validation timeout. Merge the router into the application's
 /// with [`Router::merge`], or nest it with [`Router::nest`].
 ///
 /// ```

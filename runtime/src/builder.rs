@@ -31,6 +31,7 @@ const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_PARALLEL: usize = 16;
 const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_RECHECK_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) max_age: Option<Duration>,
@@ -40,6 +41,11 @@ pub(crate) struct Options {
     pub(crate) max_file_bytes: u64,
     pub(crate) lock_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    /// How often a running service revalidates (`refresh_if_stale`, the refresher).
+    pub(crate) recheck_every: Duration,
+    /// `stale_while_revalidate`: how long past `max_age` a start may answer with a passed
+    /// result at once (`Source::Stale`).
+    pub(crate) stale_window: Option<Duration>,
 }
 
 /// Options for [`AvailabilityCache`], from [`AvailabilityCache::builder`].
@@ -109,6 +115,8 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
                 max_file_bytes: DEFAULT_MAX_FILE_BYTES,
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
                 clock: Arc::new(SystemClock),
+                recheck_every: DEFAULT_RECHECK_EVERY,
+                stale_window: None,
             },
             app_version: None,
             invalid: None,
@@ -183,6 +191,84 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
             return self.reject("max_file_bytes", "must be at least 1");
         }
         self.options.max_file_bytes = n;
+        self
+    }
+
+    /// How often a running service revalidates its sections: the second clock, next to
+    /// [`max_age`](Self::max_age) (how old an answer a *start* may reuse).
+    /// [`refresh_if_stale`](AvailabilityCache::refresh_if_stale), its async form and the
+    /// [refresher](AvailabilityCache::spawn_refresher) treat answers older than this as
+    /// stale, failed ones included, so a dependency that dies while the service runs is seen
+    /// within `recheck_every` plus its validation timeout, and its recovery too. A section's
+    /// `#[storage(recheck_secs = N)]` overrides it. Default: 30 seconds; zero is an
+    /// [`Error::InvalidOption`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "k".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .recheck_every(Duration::from_secs(5))
+    ///     .open()
+    ///     .unwrap();
+    /// assert_eq!(cache.recheck_every(ConfigKind::Kv), Duration::from_secs(5));
+    /// ```
+    pub fn recheck_every(mut self, every: Duration) -> Self {
+        if every.is_zero() {
+            return self.reject("recheck_every", "must be greater than zero");
+        }
+        self.options.recheck_every = every;
+        self
+    }
+
+    /// Opt-in (the name is RFC 5861's): a start may answer at once with a *passed* result
+    /// whose `max_age` is over by less than `window`, as [`Source::Stale`](crate::Source::Stale),
+    /// instead of validating it before `open` returns. Such a start then revalidates what it
+    /// served stale in the background, once (a thread after `open`, a tokio task after
+    /// `open_async`; through the same single flight as every refresh, counted and saved),
+    /// after which the statuses show the fresh answer ([`Source::Validated`](crate::Source),
+    /// or unavailable if it now fails). Failed results are never served stale. Default: off.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use storage_availability::{AvailabilityCache, ManualClock, Outcome, Source, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("storage.yaml");
+    /// let clock = ManualClock::new(SystemTime::now());
+    /// let open = || {
+    ///     AvailabilityCache::builder(Config { kv: "k".into() })
+    ///         .config_path(&path)
+    ///         .clock(clock.clone())
+    ///         .max_age(Some(Duration::from_secs(3600)))
+    ///         .stale_while_revalidate(Duration::from_secs(600))
+    ///         .open()
+    ///         .unwrap()
+    /// };
+    /// drop(open());
+    /// clock.advance(Duration::from_secs(3700)); // max_age is over, the window is not
+    /// let cache = open(); // answers at once with `Source::Stale`, revalidates in the background
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// for _ in 0..500 {
+    ///     if cache.status(ConfigKind::Kv).source == Source::Validated {
+    ///         break;
+    ///     }
+    ///     std::thread::sleep(Duration::from_millis(10));
+    /// }
+    /// assert_eq!(cache.status(ConfigKind::Kv).source, Source::Validated);
+    /// ```
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.options.stale_window = Some(window);
         self
     }
 
@@ -290,7 +376,9 @@ impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
     /// Fails only for an invalid option; every cache problem is recovered from.
     pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
         let cache = self.build()?;
-        cache.refresh_blocking(false);
+        let report = cache.refresh_blocking(crate::policy::Recheck::Start);
+        crate::notify::log_start(&report);
+        cache.revalidate_stale();
         Ok(cache)
     }
 }
@@ -304,7 +392,9 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error> {
         crate::drive::tokio::require_runtime("open_async")?;
         let cache = self.build()?;
-        cache.refresh_tokio(false).await;
+        let report = cache.refresh_tokio(crate::policy::Recheck::Start).await;
+        crate::notify::log_start(&report);
+        cache.revalidate_stale_async();
         Ok(cache)
     }
 }

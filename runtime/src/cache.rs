@@ -5,18 +5,22 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use storage_availability_schema::SectionRecord;
 
 use crate::builder::AvailabilityCacheBuilder;
+#[cfg(feature = "tokio")]
 use crate::drive;
 use crate::error::Error;
-use crate::refresh::{Core, Done, RefreshRun, Snapshot};
-use crate::section::{Availability, BlockingValidators, StorageAvailability, StorageKind};
-use crate::stats::{RefreshReport, Stats, bump};
+use crate::notify::Notifier;
+use crate::policy::Recheck;
+use crate::refresh::{Core, Snapshot};
+use crate::refresher::Refresher;
+use crate::section::{Availability, BlockingValidators, Source, StorageAvailability, StorageKind};
+use crate::stats::{RefreshReport, Stats};
 
 /// The cached availability of every section of a config `C`.
 ///
@@ -50,32 +54,9 @@ use crate::stats::{RefreshReport, Stats, bump};
 /// assert_eq!(cache.status(ConfigKind::Csv).source, Source::Cache);
 /// ```
 pub struct AvailabilityCache<C: StorageAvailability> {
-    /// What every refresh works from: config, keys, options, stores, counters.
-    core: Core<C>,
-    /// What readers see: replaced whole by each refresh, so a reader sees the old or the new.
-    /// Published with `arc-swap`: a reader never takes a lock and never waits for a writer.
-    snapshot: ArcSwap<Snapshot>,
-    /// `is_available` of every section as one bit per section, published with each snapshot
-    /// (one atomic load for a reader); only for configs of at most 64 sections, the others
-    /// read the snapshot.
-    available: AtomicU64,
-    /// Entered for a whole refresh: at most one validation per section in this process.
-    gate: crate::gate::Gate,
-    /// Flags between refreshes; locked only briefly, never across validation.
-    state: Mutex<RefreshState>,
-}
-
-#[derive(Debug)]
-struct RefreshState {
-    /// Per section, how many times it was [`invalidate`](AvailabilityCache::invalidate)d.
-    invalidations: Vec<u64>,
-    /// Per section, the invalidations that a finished validation answered: the section is
-    /// revalidated whatever the file says while `invalidations > answered`. A refresh
-    /// clears only what it saw when it began, so an invalidation made while it validates is
-    /// never lost.
-    answered: Vec<u64>,
-    /// The last save failed: save again at the next refresh even if nothing is stale.
-    unsaved: bool,
+    /// Shared with a background revalidation (`stale_while_revalidate`), which holds only a
+    /// `Weak` until it starts.
+    inner: Arc<Inner<C>>,
 }
 
 impl<C: BlockingValidators> AvailabilityCache<C> {
@@ -93,14 +74,16 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     /// and saves. Readers keep reading the previous answers until it is done; concurrent
     /// calls wait for the running one and then find nothing left to do.
     pub fn refresh(&self) -> Result<RefreshReport, Error> {
-        Ok(self.refresh_blocking(false))
+        Ok(self.refresh_blocking(Recheck::No))
     }
 
-    /// Revalidates only the sections whose answer in memory has expired, whose failure
-    /// backoff is over, or that were [`invalidate`](Self::invalidate)d; when there are none
-    /// it returns at once, without touching the file system. Made to be called from a timer
-    /// thread in a long-running service (`refresh_if_stale_async` is its async form, feature
-    /// `tokio`).
+    /// Revalidates only the sections whose answer in memory is older than their
+    /// [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every) (passed or failed:
+    /// the running service's clock), has expired (`max_age`), whose failure backoff is
+    /// over, or that were [`invalidate`](Self::invalidate)d; when there are none it returns
+    /// at once, without touching the file system. Made to be called from a timer thread in
+    /// a long-running service; [`spawn_refresher`](Self::spawn_refresher) does that for you
+    /// (`refresh_if_stale_async` is its async form, feature `tokio`).
     ///
     /// # Example
     ///
@@ -121,7 +104,39 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     /// assert_eq!(cache.refresh_if_stale().unwrap().validated, ["kv"]);
     /// ```
     pub fn refresh_if_stale(&self) -> Result<RefreshReport, Error> {
-        Ok(self.refresh_blocking(true))
+        Ok(self.refresh_blocking(Recheck::Due))
+    }
+
+    /// Starts a background refresher: it revalidates what is due (as
+    /// [`refresh_if_stale`](Self::refresh_if_stale) does) a tenth of `recheck_every` ahead
+    /// (at most the validation timeout), so a new answer is usually published before the old
+    /// one is `recheck_every` old, then sleeps until the next section falls due (at most a
+    /// second, so invalidations are picked up quickly). A task on the current tokio runtime
+    /// (feature `tokio`), else a thread named `storage-availability-refresher`. It shares the
+    /// cache's single flight, survives panicking validators and refreshes (logged), and
+    /// holds the `Arc` until it stops: dropping the returned [`Refresher`] stops it.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = Arc::new(
+    ///     AvailabilityCache::builder(Config { kv: "k".into() })
+    ///         .config_path(dir.path().join("storage.yaml"))
+    ///         .recheck_every(Duration::from_secs(10))
+    ///         .open()
+    ///         .unwrap(),
+    /// );
+    /// let _refresher = cache.spawn_refresher(); // runs until dropped
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// ```
+    pub fn spawn_refresher(self: &Arc<Self>) -> Refresher {
+        crate::refresher::spawn(self)
     }
 }
 
@@ -133,9 +148,11 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
 
     pub(crate) fn new(core: Core<C>) -> Self {
         let sections = C::Kind::ALL.len();
-        AvailabilityCache {
-            snapshot: ArcSwap::from_pointee(core.pending(core.options.clock.now())),
-            available: AtomicU64::new(0),
+        let pending = core.pending(core.options.clock.now());
+        let inner = Inner {
+            notifier: Notifier::new(crate::notify::statuses(&pending)),
+            available: AtomicU64::new(pending.available_bits()),
+            snapshot: ArcSwap::from_pointee(pending),
             core,
             gate: crate::gate::Gate::default(),
             state: Mutex::new(RefreshState {
@@ -143,6 +160,9 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 answered: vec![0; sections],
                 unsaved: false,
             }),
+        };
+        AvailabilityCache {
+            inner: Arc::new(inner),
         }
     }
 
@@ -151,7 +171,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     pub fn is_available(&self, kind: C::Kind) -> bool {
         let index = kind.index();
         if C::Kind::ALL.len() <= 64 {
-            return self.available.load(Ordering::Acquire) >> index & 1 == 1;
+            return self.inner.available.load(Ordering::Acquire) >> index & 1 == 1;
         }
         self.read_snapshot(|s| s.entries[index].availability.is_available())
     }
@@ -182,7 +202,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// current answer stays until then. Never lost: an invalidation made while a refresh is
     /// validating the section makes the next refresh validate it again.
     pub fn invalidate(&self, kind: C::Kind) {
-        let mut state = self.lock_state();
+        let mut state = self.inner.lock_state();
         let count = &mut state.invalidations[kind.index()];
         *count = count.saturating_add(1);
     }
@@ -190,11 +210,11 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// Deletes the cache file and forgets every result: configured sections are
     /// [`Source::Pending`](crate::Source::Pending) until the next [`refresh`](Self::refresh).
     pub fn clear(&self) -> Result<(), Error> {
-        let _gate = self.gate.enter();
-        let mut state = self.lock_state();
-        self.install(self.core.pending(self.core.options.clock.now()));
+        let _gate = self.inner.gate.enter();
+        let mut state = self.inner.lock_state();
+        self.install(self.inner.core.pending(self.inner.core.options.clock.now()));
         state.unsaved = false;
-        if let Some(store) = &self.core.store {
+        if let Some(store) = &self.inner.core.store {
             store.remove().map_err(|source| Error::Io {
                 op: "remove cache file",
                 path: store.location().map(Path::to_owned).unwrap_or_default(),
@@ -204,19 +224,92 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         Ok(())
     }
 
+    /// The `recheck_every` of a section: its `#[storage(recheck_secs = N)]`, else the
+    /// builder's [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check, recheck_secs = 5)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::open(Config { kv: "k".into() }, dir.path().join("s.yaml"))
+    ///     .unwrap();
+    /// assert_eq!(cache.recheck_every(ConfigKind::Kv), Duration::from_secs(5));
+    /// ```
+    pub fn recheck_every(&self, kind: C::Kind) -> Duration {
+        self.inner.core.recheck_every(kind)
+    }
+
+    /// Calls `callback` after every refresh in which an answer changed (a section went
+    /// down, came back, or its error or warnings changed), with that refresh's report,
+    /// on the thread that ran the refresh, after the new answers are published. A panic
+    /// in the callback is caught and logged. Callbacks stay for the cache's lifetime.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::failed("unreachable") }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "k".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .persist(false)
+    ///     .open()
+    ///     .unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// cache.on_change(move |report| log.lock().unwrap().extend(report.changed.clone()));
+    /// cache.invalidate(ConfigKind::Kv);
+    /// cache.refresh().unwrap(); // Same failure: no change, no call.
+    /// assert!(seen.lock().unwrap().is_empty());
+    /// ```
+    pub fn on_change(&self, callback: impl Fn(&RefreshReport) + Send + Sync + 'static) {
+        self.inner.notifier.add(Arc::new(callback));
+    }
+
+    /// A `tokio::sync::watch` receiver of every section's answer, updated after each
+    /// refresh in which an answer changed (feature `tokio`). The value it holds at first is
+    /// the latest published one; `changed().await` waits for the next change.
+    ///
+    /// ```
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::open(Config { kv: "k".into() }, dir.path().join("s.yaml"))
+    ///     .unwrap();
+    /// let statuses = cache.subscribe();
+    /// assert!(statuses.borrow()[0].1.is_available());
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<crate::Statuses<C::Kind>> {
+        self.inner.notifier.subscribe()
+    }
+
     /// What the cache did since it was opened.
     pub fn stats(&self) -> Stats {
-        self.core.stats.snapshot()
+        self.inner.core.stats.snapshot()
     }
 
     /// The cache file's path; `None` when results are kept in memory only.
     pub fn path(&self) -> Option<&Path> {
-        self.core.path()
+        self.inner.core.path()
     }
 
     /// The config this cache answers for.
     pub fn config(&self) -> &C {
-        &self.core.config
+        &self.inner.core.config
     }
 
     /// The JSON Schema of this config's cache file: the `sections` object lists exactly the
@@ -230,79 +323,72 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// or the reference count on the fast path.
     #[inline]
     fn read_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
-        f(&self.snapshot.load())
+        f(&self.inner.snapshot.load())
     }
 
-    /// The one place a new snapshot is published to readers.
+    /// The one place a new snapshot is published to readers outside a refresh.
     fn install(&self, snapshot: Snapshot) {
-        let available = snapshot.available_bits();
-        self.snapshot.store(Arc::new(snapshot));
-        self.available.store(available, Ordering::Release);
+        self.inner.store(Arc::new(snapshot));
     }
 
-    fn lock_state(&self) -> MutexGuard<'_, RefreshState> {
-        // A panic cannot leave the state inconsistent (it is flags), so poisoning is
-        // ignored rather than turned into a failure.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Starts a refresh: what readers see now, and the flags to honour.
-    fn begin(&self) -> RefreshRun {
-        bump(&self.core.stats.refreshes, 1);
-        let state = self.lock_state();
-        RefreshRun {
-            current: self.snapshot.load_full(),
-            forced: state
-                .invalidations
-                .iter()
-                .zip(&state.answered)
-                .map(|(made, answered)| made > answered)
-                .collect(),
-            seen: state.invalidations.clone(),
-            unsaved: state.unsaved && self.core.store.is_some(),
-        }
-    }
-
-    /// Ends a refresh: records the flags and publishes the new answers.
-    fn publish(&self, run: &RefreshRun, done: Done, started: Instant) -> RefreshReport {
-        let Done {
-            snapshot,
-            mut report,
-            validated,
-            unsaved,
-        } = done;
-        {
-            let mut state = self.lock_state();
-            if let Some(unsaved) = unsaved {
-                state.unsaved = unsaved;
-            }
-            for (index, _) in validated.iter().enumerate().filter(|(_, v)| **v) {
-                // Only the invalidations this refresh saw: later ones stay pending.
-                state.answered[index] = state.answered[index].max(run.seen[index]);
-            }
-        }
-        self.install(snapshot);
-        report.duration = started.elapsed();
-        report
+    /// How long the refresher sleeps before its next look (`refresher.rs`).
+    pub(crate) fn refresher_sleep(&self) -> Duration {
+        let core = &self.inner.core;
+        let now = core.options.clock.now();
+        let next = crate::refresher::next_due(core, &self.inner.snapshot.load(), now);
+        crate::refresher::sleep_for(now, next)
     }
 
     /// The blocking refresh: the core's steps on this thread.
-    pub(crate) fn refresh_blocking(&self, only_if_stale: bool) -> RefreshReport {
-        let started = Instant::now();
-        let _gate = self.gate.enter();
-        let run = self.begin();
-        let done = drive::blocking::refresh(&self.core, &run, only_if_stale);
-        self.publish(&run, done, started)
+    pub(crate) fn refresh_blocking(&self, recheck: Recheck) -> RefreshReport {
+        self.inner.refresh_blocking(recheck)
     }
 
     /// The async refresh: the core's steps on the tokio driver.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn refresh_tokio(&self, only_if_stale: bool) -> RefreshReport {
-        let started = Instant::now();
-        let _gate = self.gate.enter_async().await;
-        let run = self.begin();
-        let done = drive::tokio::refresh(&self.core, &run, only_if_stale).await;
-        self.publish(&run, done, started)
+    pub(crate) async fn refresh_tokio(&self, recheck: Recheck) -> RefreshReport {
+        self.inner.refresh_tokio(recheck).await
+    }
+
+    /// After a start that answered from expired passed results (`stale_while_revalidate`):
+    /// the cache's state, for one background refresh (`Recheck::No`, through the gate like
+    /// any other, counted and saved) to revalidate them; `None` if nothing was served stale.
+    fn served_stale(&self) -> Option<Weak<Inner<C>>> {
+        let stale = |s: &Snapshot| {
+            s.entries
+                .iter()
+                .any(|e| e.availability.source == Source::Stale)
+        };
+        self.read_snapshot(stale).then(|| {
+            tracing::info!(target: "storage_availability",
+                "revalidating the answers served stale in the background");
+            Arc::downgrade(&self.inner)
+        })
+    }
+
+    /// [`served_stale`](Self::served_stale) on a thread; a no-op if the cache is dropped first.
+    pub(crate) fn revalidate_stale(&self) {
+        let Some(weak) = self.served_stale() else {
+            return;
+        };
+        let revalidate = move || weak.upgrade().map(|i| i.refresh_blocking(Recheck::No));
+        let thread = std::thread::Builder::new().name("storage-availability-revalidate".into());
+        if let Err(error) = thread.spawn(revalidate) {
+            tracing::warn!(target: "storage_availability", %error,
+                "cannot start the background revalidation; stale answers stay until the next refresh");
+        }
+    }
+
+    /// [`served_stale`](Self::served_stale) as a task on the current tokio runtime.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn revalidate_stale_async(&self) {
+        if let Some(weak) = self.served_stale() {
+            tokio::spawn(async move {
+                if let Some(inner) = weak.upgrade() {
+                    inner.refresh_tokio(Recheck::No).await;
+                }
+            });
+        }
     }
 }
 
@@ -347,11 +433,13 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// [`refresh`](AvailabilityCache::refresh) for async services.
     pub async fn refresh_async(&self) -> Result<RefreshReport, Error> {
         drive::tokio::require_runtime("refresh_async")?;
-        Ok(self.refresh_tokio(false).await)
+        Ok(self.refresh_tokio(Recheck::No).await)
     }
 
-    /// Revalidates only sections whose answer in memory has expired, whose failure backoff is
-    /// over, or that were [`invalidate`](AvailabilityCache::invalidate)d; when there are none
+    /// Revalidates only sections whose answer in memory is older than their
+    /// [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every), has expired, whose
+    /// failure backoff is over, or that were [`invalidate`](AvailabilityCache::invalidate)d
+    /// (see [`refresh_if_stale`](AvailabilityCache::refresh_if_stale)); when there are none
     /// it returns at once, without touching the file system. Made to be called from a
     /// `tokio::time::interval` in a long-running service:
     ///
@@ -370,7 +458,37 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// ```
     pub async fn refresh_if_stale_async(&self) -> Result<RefreshReport, Error> {
         drive::tokio::require_runtime("refresh_if_stale_async")?;
-        Ok(self.refresh_tokio(true).await)
+        Ok(self.refresh_tokio(Recheck::Due).await)
+    }
+
+    /// [`spawn_refresher`](Self::spawn_refresher) for any config, including those with
+    /// `async` validators: always a tokio task on the current runtime, or
+    /// [`Error::NoAsyncRuntime`] outside one.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config { #[storage(validate = ping, async)] kv: String }
+    /// async fn ping(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = Arc::new(
+    ///     AvailabilityCache::open_async(Config { kv: "k".into() }, dir.path().join("s.yaml"))
+    ///         .await
+    ///         .unwrap(),
+    /// );
+    /// let refresher = cache.spawn_refresher_async().unwrap();
+    /// refresher.stop();
+    /// # }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn spawn_refresher_async(self: &Arc<Self>) -> Result<Refresher, Error> {
+        drive::tokio::require_runtime("spawn_refresher_async")?;
+        Ok(crate::refresher::spawn_task(self))
     }
 }
 
@@ -384,5 +502,8 @@ impl<C: StorageAvailability> fmt::Debug for AvailabilityCache<C> {
     }
 }
 
+mod inner;
 #[cfg(test)]
 mod tests;
+
+use inner::{Inner, RefreshState};

@@ -540,12 +540,15 @@ mod tests {
         let report = crate::RefreshReport {
             validated: vec!["csv"],
             reused: vec!["kv"],
+            went_down: vec!["csv"],
+            came_back: vec![],
+            changed: vec!["csv"],
             saved: true,
             duration: Duration::from_micros(2_500),
         };
         assert_eq!(
             serde_json::to_string(&report).unwrap(),
-            r#"{"validated":["csv"],"reused":["kv"],"saved":true,"duration_ms":2.5}"#
+            r#"{"validated":["csv"],"reused":["kv"],"went_down":["csv"],"came_back":[],"changed":["csv"],"saved":true,"duration_ms":2.5}"#
         );
         let stats = serde_json::to_value(crate::Stats {
             hits: 3,
@@ -564,6 +567,7 @@ mod tests {
             Source::Unconfigured,
             Source::Shared,
             Source::Pending,
+            Source::Stale,
         ] {
             assert_eq!(
                 serde_json::to_value(source).unwrap(),

@@ -52,9 +52,11 @@ mod fingerprint;
 mod fleet;
 mod gate;
 mod health;
+mod notify;
 mod policy;
 mod random;
 mod refresh;
+mod refresher;
 mod section;
 mod stats;
 mod store;
@@ -81,6 +83,8 @@ pub use fingerprint::{
 pub use fleet::RedisStore;
 pub use fleet::{DEFAULT_NAMESPACE, SharedError, SharedStore};
 pub use health::{Health, HealthCheck, HealthStatus};
+pub use notify::Statuses;
+pub use refresher::Refresher;
 pub use section::{
     Availability, BlockingValidators, Outcome, Scope, Source, StorageAvailability, StorageKind,
     UnknownKind, ValidationFuture,

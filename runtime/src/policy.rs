@@ -26,6 +26,30 @@ pub(crate) enum Stale {
     NotReused,
     /// Its key could not be computed: never reused.
     Uncacheable,
+    /// A running service's `recheck_every` is over (see [`recheck`]).
+    RecheckDue,
+}
+
+/// Which clock a refresh answers to (see `refresher.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Recheck {
+    /// An explicit `refresh`: `max_age` and the failure backoff only.
+    #[default]
+    No,
+    /// A start (`open`): as `No`, and a passed answer may be served stale within the
+    /// `stale_while_revalidate` window.
+    Start,
+    /// `refresh_if_stale`: answers older than `recheck_every` are stale too.
+    Due,
+    /// The refresher: as `Due`, and a section within its refresh-ahead margin is due.
+    Ahead,
+}
+
+impl Recheck {
+    /// A running service's refresh: nothing is read unless something is stale in memory.
+    pub(crate) fn only_if_stale(self) -> bool {
+        matches!(self, Recheck::Due | Recheck::Ahead)
+    }
 }
 
 /// What a refresh plans for one section.
@@ -79,6 +103,7 @@ impl Stale {
             Stale::Invalidated => "invalidated",
             Stale::NotReused => "not reused across starts",
             Stale::Uncacheable => "key cannot be computed",
+            Stale::RecheckDue => "recheck due",
         }
     }
 }
@@ -112,6 +137,54 @@ pub(crate) fn freshness(
     } else {
         Ok(())
     }
+}
+
+/// The running service's clock: is an answer checked at `checked_at` still fresh at `now`
+/// for a service that rechecks every `recheck_every`, looking `ahead` (the refresher's
+/// refresh-ahead margin, zero for `refresh_if_stale`)? Passed and failed answers alike:
+/// in a running service `recheck_every` also bounds the retry of a failed section. Applied
+/// on top of [`freshness`], never instead of it.
+pub(crate) fn recheck(
+    checked_at: SystemTime,
+    now: SystemTime,
+    recheck_every: Duration,
+    ahead: Duration,
+) -> Result<(), Stale> {
+    let age = now.duration_since(checked_at).unwrap_or(Duration::ZERO);
+    if age.saturating_add(ahead) >= recheck_every {
+        Err(Stale::RecheckDue)
+    } else {
+        Ok(())
+    }
+}
+
+/// When an answer checked at `checked_at` falls due under [`recheck`], `ahead` included.
+pub(crate) fn recheck_due_at(
+    checked_at: SystemTime,
+    recheck_every: Duration,
+    ahead: Duration,
+) -> SystemTime {
+    checked_at
+        .checked_add(recheck_every.saturating_sub(ahead))
+        .unwrap_or(checked_at)
+}
+
+/// The refresh-ahead margin of a section: a tenth of its `recheck_every`, at most its
+/// validation timeout, so that its new answer is usually published before the old one is
+/// `recheck_every` old.
+pub(crate) fn refresh_ahead(recheck_every: Duration, timeout: Duration) -> Duration {
+    (recheck_every / 10).min(timeout)
+}
+
+/// Stale-while-revalidate (RFC 5861): may a start answer at once with a result of `age`
+/// whose `max_age` is over? Only a passed one, and only less than `window` past `max_age`.
+pub(crate) fn serves_stale(
+    passed: bool,
+    age: Duration,
+    max_age: Duration,
+    window: Duration,
+) -> bool {
+    passed && age < max_age.saturating_add(window)
 }
 
 /// `retry_failed_after * 2^(failures - 1)`, capped at [`MAX_BACKOFF`] (or at
@@ -172,6 +245,55 @@ mod tests {
     }
 
     const RETRY: Duration = Duration::from_secs(30);
+
+    proptest! {
+        /// A failed result is never served stale; a passed one only within the window.
+        #[test]
+        fn only_passed_results_within_the_window_are_served_stale(
+            passed: bool, age in 0u64..10_000, max_age in 1u64..5_000, window in 0u64..5_000,
+        ) {
+            let secs = Duration::from_secs;
+            let served = serves_stale(passed, secs(age), secs(max_age), secs(window));
+            prop_assert_eq!(served, passed && age < max_age + window);
+        }
+    }
+
+    #[test]
+    fn recheck_at_its_edges() {
+        let every = Duration::from_secs(30);
+        assert_eq!(recheck(at(T0), at(T0 + 29), every, Duration::ZERO), Ok(()));
+        assert_eq!(
+            recheck(at(T0), at(T0 + 30), every, Duration::ZERO),
+            Err(Stale::RecheckDue)
+        );
+        assert_eq!(
+            recheck(at(T0), at(T0 + 27), every, Duration::from_secs(3)),
+            Err(Stale::RecheckDue)
+        );
+        // A timestamp ahead of now counts as age zero here; `freshness` rejects far ones.
+        assert_eq!(recheck(at(T0 + 10), at(T0), every, Duration::ZERO), Ok(()));
+        assert_eq!(
+            refresh_ahead(every, Duration::from_secs(10)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            refresh_ahead(every, Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
+
+    proptest! {
+        /// `recheck` and `recheck_due_at` agree: stale exactly from the due time on.
+        #[test]
+        fn recheck_is_due_exactly_at_its_due_time(
+            every in 1u64..10_000, ahead in 0u64..10_000, age in 0u64..20_000,
+        ) {
+            let (every, ahead) = (Duration::from_secs(every), Duration::from_secs(ahead));
+            let due = recheck_due_at(at(T0), every, ahead);
+            let now = at(T0 + age);
+            prop_assert_eq!(recheck(at(T0), now, every, ahead).is_err(), now >= due);
+        }
+    }
 
     #[test]
     fn the_rules_at_their_edges() {

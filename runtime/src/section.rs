@@ -234,6 +234,32 @@ pub trait StorageAvailability: Send + Sync + 'static {
         None
     }
 
+    /// The section's own `recheck_secs`: how often a running service revalidates it
+    /// ([`refresh_if_stale`](crate::AvailabilityCache::refresh_if_stale) and the
+    /// [refresher](crate::AvailabilityCache::spawn_refresher)); `None` (the default) for the
+    /// builder's [`recheck_every`](crate::AvailabilityCacheBuilder::recheck_every).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use storage_availability::{Outcome, StorageAvailability};
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// struct Config {
+    ///     #[storage(validate = check, recheck_secs = 5)]
+    ///     kv: String,
+    ///     #[storage(validate = check)]
+    ///     csv: String,
+    /// }
+    /// fn check(_: &String) -> Outcome { Outcome::ok() }
+    ///
+    /// assert_eq!(Config::recheck_every(ConfigKind::Kv), Some(Duration::from_secs(5)));
+    /// assert_eq!(Config::recheck_every(ConfigKind::Csv), None);
+    /// ```
+    fn recheck_every(kind: Self::Kind) -> Option<Duration> {
+        let _ = kind;
+        None
+    }
+
     /// `false` for `#[storage(cache = false)]`: the section's result is never reused from
     /// the cache file (it is validated at every open); a refresh in the same process may
     /// reuse it like any other. Default: `true`.
@@ -386,6 +412,12 @@ pub enum Source {
     Shared,
     /// No answer yet: the results were cleared and no refresh has run since.
     Pending,
+    /// Read from the cache file although its `max_age` is over, within the builder's
+    /// [`stale_while_revalidate`](crate::AvailabilityCacheBuilder::stale_while_revalidate)
+    /// window: a passed result that a start answered with at once, and that the start
+    /// revalidates in the background, once (then [`Source::Validated`]). Never a
+    /// failed result. The health report treats it like [`Source::Cache`].
+    Stale,
 }
 
 impl Source {
@@ -397,6 +429,7 @@ impl Source {
             Source::Unconfigured => "unconfigured",
             Source::Shared => "shared",
             Source::Pending => "pending",
+            Source::Stale => "stale",
         }
     }
 }

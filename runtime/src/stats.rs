@@ -15,6 +15,14 @@ pub struct RefreshReport {
     pub validated: Vec<&'static str>,
     /// Sections whose cached record was reused, by name.
     pub reused: Vec<&'static str>,
+    /// Sections that were available before this refresh and are not after it, by name.
+    pub went_down: Vec<&'static str>,
+    /// Sections that were unavailable before this refresh (with an answer, not pending)
+    /// and are available after it, by name.
+    pub came_back: Vec<&'static str>,
+    /// Sections whose answer changed in this refresh (availability, error or warnings),
+    /// including their first answer, by name: a superset of `went_down` and `came_back`.
+    pub changed: Vec<&'static str>,
     /// Whether the cache file was written.
     pub saved: bool,
     /// How long the refresh took.
@@ -78,6 +86,9 @@ pub struct Stats {
     /// Sections whose key could not be computed (their `Serialize` failed or panicked, or
     /// the host or working directory is unknown): validated at every open, never reused.
     pub uncacheable: u64,
+    /// Sections that went down (available to unavailable) or came back, summed over every
+    /// refresh.
+    pub transitions: u64,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +108,7 @@ pub(crate) struct Counters {
     pub(crate) untrusted: AtomicU64,
     pub(crate) warned_untrusted: std::sync::atomic::AtomicBool,
     pub(crate) uncacheable: AtomicU64,
+    pub(crate) transitions: AtomicU64,
     pub(crate) fleet: FleetCounters,
 }
 
@@ -131,6 +143,7 @@ impl Counters {
             lease_timeouts: get(&c.fleet.lease_timeouts),
             untrusted: get(&c.untrusted),
             uncacheable: get(&c.uncacheable),
+            transitions: get(&c.transitions),
         }
     }
 }

@@ -7,14 +7,10 @@ use crate::section::StorageAvailability;
 use crate::validate;
 
 /// Runs one refresh of `core` to its end.
-pub(crate) fn refresh<C: StorageAvailability>(
-    core: &Core<C>,
-    run: &RefreshRun,
-    only_if_stale: bool,
-) -> Done {
+pub(crate) fn refresh<C: StorageAvailability>(core: &Core<C>, run: &RefreshRun) -> Done {
     let started = Instant::now();
     let now = || core.options.clock.now();
-    let (mut refresh, mut decision) = Refresh::start(core, run, only_if_stale, now());
+    let (mut refresh, mut decision) = Refresh::start(core, run, now());
     loop {
         let io = match decision {
             Decision::Perform(io) => io,

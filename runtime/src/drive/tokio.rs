@@ -15,14 +15,10 @@ use crate::store::{CacheStore, LockOutcome, StoreRead};
 use crate::validate_async;
 
 /// Runs one refresh of `core` to its end.
-pub(crate) async fn refresh<C: StorageAvailability>(
-    core: &Core<C>,
-    run: &RefreshRun,
-    only_if_stale: bool,
-) -> Done {
+pub(crate) async fn refresh<C: StorageAvailability>(core: &Core<C>, run: &RefreshRun) -> Done {
     let started = Instant::now();
     let now = || core.options.clock.now();
-    let (mut refresh, mut decision) = Refresh::start(core, run, only_if_stale, now());
+    let (mut refresh, mut decision) = Refresh::start(core, run, now());
     loop {
         let io = match decision {
             Decision::Perform(io) => io,

@@ -44,6 +44,7 @@ impl<C: StorageAvailability> Core<C> {
         for done in finished {
             let index = done.kind.index();
             bump(&self.stats.validations, 1);
+            crate::notify::log_validation(&done);
             match done.ending {
                 Ending::TimedOut => bump(&self.stats.timeouts, 1),
                 Ending::Panicked => bump(&self.stats.panics, 1),
@@ -106,6 +107,7 @@ impl<C: StorageAvailability> Core<C> {
     pub(crate) fn finish(
         &self,
         plan: Vec<Planned>,
+        run: &RefreshRun,
         stale: &[(C::Kind, Stale)],
         saved: Option<std::io::Result<()>>,
         now: SystemTime,
@@ -169,6 +171,16 @@ impl<C: StorageAvailability> Core<C> {
         }
         bump(&self.stats.misses, report.validated.len() as u64);
         bump(&self.stats.hits, report.reused.len() as u64);
+        // What changed for readers: went down, came back, changed (`notify.rs`).
+        crate::notify::diff::<C::Kind>(
+            &run.current
+                .entries
+                .iter()
+                .map(|e| &e.availability)
+                .collect::<Vec<_>>(),
+            &entries.iter().map(|e| &e.availability).collect::<Vec<_>>(),
+            &mut report,
+        );
         Done {
             snapshot: Snapshot::new(entries),
             report,

@@ -27,7 +27,7 @@ use storage_availability_schema::{CacheFile, SectionHash, SectionRecord};
 use crate::builder::Options;
 use crate::fingerprint::{KeyContext, SectionKey};
 use crate::fleet::{self, FleetClaim, FleetOptions, FleetRequest};
-use crate::policy::{Planned, Stale};
+use crate::policy::{Planned, Recheck, Stale};
 use crate::section::{Availability, Source, StorageAvailability, StorageKind};
 use crate::stats::{Counters, RefreshReport, bump};
 use crate::store::{CacheStore, LockOutcome, StoreLock, StoreRead};
@@ -144,6 +144,8 @@ pub(crate) struct RefreshRun {
     /// The invalidation count of each section when this refresh began.
     pub(crate) seen: Vec<u64>,
     pub(crate) unsaved: bool,
+    /// Which clock this refresh answers to: a start, a `refresh`, a running service's.
+    pub(crate) recheck: Recheck,
 }
 
 impl RefreshRun {
@@ -235,14 +237,15 @@ pub(crate) struct Refresh<'a, C: StorageAvailability> {
 }
 
 impl<'a, C: StorageAvailability> Refresh<'a, C> {
-    /// Starts a refresh. With `only_if_stale`, the answers in memory are checked first, and
-    /// a refresh with nothing stale in memory ends without any I/O.
+    /// Starts a refresh. For a running service's refresh (`run.recheck`), the answers in
+    /// memory are checked first, and a refresh with nothing stale in memory ends without
+    /// any I/O.
     pub(crate) fn start(
         core: &'a Core<C>,
         run: &'a RefreshRun,
-        only_if_stale: bool,
         now: SystemTime,
     ) -> (Self, Decision<C>) {
+        let only_if_stale = run.recheck.only_if_stale();
         let mut refresh = Refresh {
             core,
             run,
@@ -477,7 +480,10 @@ impl<'a, C: StorageAvailability> Refresh<'a, C> {
     fn done(&mut self, saved: Option<io::Result<()>>, now: SystemTime) -> Decision<C> {
         self.lock = None;
         let plan = std::mem::take(&mut self.plan);
-        Decision::Done(self.core.finish(plan, &self.validated, saved, now))
+        Decision::Done(
+            self.core
+                .finish(plan, self.run, &self.validated, saved, now),
+        )
     }
 }
 

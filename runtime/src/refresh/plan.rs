@@ -4,12 +4,12 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use storage_availability_schema::{CacheFile, SectionRecord, Timestamp};
 
 use super::{Core, RefreshRun, TARGET, section_hash, truncate_to_micros};
-use crate::policy::{Planned, Stale};
+use crate::policy::{self, Planned, Recheck, Stale};
 use crate::section::{Source, StorageAvailability, StorageKind};
 use crate::stats::bump;
 use crate::store::{CacheStore, LockOutcome, StoreLock, StoreRead};
@@ -64,7 +64,11 @@ impl<C: StorageAvailability> Core<C> {
                     return Planned::Reuse(record, Source::Unconfigured);
                 }
                 if self.uncacheable[index] {
-                    return Planned::Stale(Stale::Uncacheable);
+                    let memory = entry
+                        .record
+                        .as_ref()
+                        .map(|r| (r, entry.availability.source));
+                    return self.uncacheable_rule(run.recheck, kind, memory, now);
                 }
                 if forced[index] {
                     return Planned::Stale(Stale::Invalidated);
@@ -78,12 +82,107 @@ impl<C: StorageAvailability> Core<C> {
                         Stale::Missing
                     });
                 };
-                match self.freshness(index, record, now) {
-                    Ok(()) => Planned::Reuse(record.clone(), source),
-                    Err(why) => Planned::Stale(why),
-                }
+                let fresh = self.freshness(index, record, now);
+                self.running_rule(run.recheck, kind, (record, source), fresh, now)
             })
             .collect()
+    }
+
+    /// The `recheck_every` of a section: its `#[storage(recheck_secs = N)]`, else the
+    /// builder's.
+    pub(crate) fn recheck_every(&self, kind: C::Kind) -> Duration {
+        C::recheck_every(kind).unwrap_or(self.options.recheck_every)
+    }
+
+    /// The refresh-ahead margin of a section (see [`policy::refresh_ahead`]): only for the
+    /// refresher (`Recheck::Ahead`).
+    pub(crate) fn ahead_of(&self, kind: C::Kind, recheck: Recheck) -> Duration {
+        match recheck {
+            Recheck::Ahead => policy::refresh_ahead(
+                self.recheck_every(kind),
+                C::timeout(kind).unwrap_or(self.options.validation_timeout),
+            ),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The plan of a configured section that has a candidate record, given the start's
+    /// rule (`fresh`, from `policy::freshness`): the running service's rule on top of it
+    /// (in `Due` and `Ahead`, a record older than the section's `recheck_every`, minus the
+    /// refresh-ahead margin, is stale, passed or failed), and at a start the
+    /// stale-while-revalidate window (an expired passed record is answered as
+    /// `Source::Stale`).
+    fn running_rule(
+        &self,
+        recheck: Recheck,
+        kind: C::Kind,
+        (record, source): (&SectionRecord, Source),
+        fresh: Result<(), Stale>,
+        now: SystemTime,
+    ) -> Planned {
+        let due = || {
+            policy::recheck(
+                record.checked_at.0,
+                now,
+                self.recheck_every(kind),
+                self.ahead_of(kind, recheck),
+            )
+        };
+        match (fresh, recheck) {
+            (Ok(()), Recheck::No | Recheck::Start) => Planned::Reuse(record.clone(), source),
+            (Ok(()), Recheck::Due | Recheck::Ahead) => match due() {
+                Ok(()) => Planned::Reuse(record.clone(), source),
+                Err(why) => Planned::Stale(why),
+            },
+            (Err(Stale::Expired), Recheck::Start) if self.serves_stale(kind, record, now) => {
+                tracing::info!(target: TARGET, section = kind.name(),
+                    "answering with an expired passed result (stale-while-revalidate); \
+                     it is revalidated in the background");
+                Planned::Reuse(record.clone(), Source::Stale)
+            }
+            (Err(why), _) => Planned::Stale(why),
+        }
+    }
+
+    /// The plan of a section whose key cannot be computed: validated at every start and
+    /// every `refresh`, never reused from the file; but a running service
+    /// (`refresh_if_stale`, the refresher) keeps this process's own answer for
+    /// `recheck_every` like any other (the config in memory cannot change), instead of
+    /// validating it at every look.
+    fn uncacheable_rule(
+        &self,
+        recheck: Recheck,
+        kind: C::Kind,
+        memory: Option<(&SectionRecord, Source)>,
+        now: SystemTime,
+    ) -> Planned {
+        match (recheck, memory) {
+            (Recheck::Due | Recheck::Ahead, Some((record, source)))
+                if policy::recheck(
+                    record.checked_at.0,
+                    now,
+                    self.recheck_every(kind),
+                    self.ahead_of(kind, recheck),
+                )
+                .is_ok() =>
+            {
+                Planned::Reuse(record.clone(), source)
+            }
+            _ => Planned::Stale(Stale::Uncacheable),
+        }
+    }
+
+    /// May a start answer with this expired record at once? Only a passed one, less than
+    /// the `stale_while_revalidate` window past its `max_age`.
+    fn serves_stale(&self, kind: C::Kind, record: &SectionRecord, now: SystemTime) -> bool {
+        let (Some(window), Some(max_age)) = (
+            self.options.stale_window,
+            C::max_age(kind).or(self.options.max_age),
+        ) else {
+            return false;
+        };
+        let age = now.duration_since(record.checked_at.0).unwrap_or_default();
+        policy::serves_stale(record.validation_passed, age, max_age, window)
     }
 
     /// Is `record` a fresh answer for section `index` at `now`?

@@ -277,8 +277,9 @@ fn run_with(world: World, fleet: Memory) -> Ended {
         forced: vec![false; 2],
         seen: vec![0; 2],
         unsaved: false,
+        recheck: crate::policy::Recheck::No,
     };
-    let (mut refresh, mut decision) = Refresh::start(&core, &run, false, now);
+    let (mut refresh, mut decision) = Refresh::start(&core, &run, now);
     let mut steps = Vec::new();
     let mut saved_file = None;
     let mut last = None;
