@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use crate::builder::AvailabilityCacheBuilder;
 use crate::cache::{AvailabilityCache, RefreshReport, config_mtime, save_with_retries};
+use crate::context::{ContextFree, ContextState};
 use crate::error::Error;
 use crate::refresh::{Decision, Io, Prepare, Ready};
 use crate::section::StorageAvailability;
@@ -41,12 +42,15 @@ fn require_runtime(operation: &'static str) -> Result<(), Error> {
     }
 }
 
-impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
+impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
     /// [`open`](AvailabilityCacheBuilder::open) for async services: async validators run
     /// concurrently on the current runtime, blocking ones on `spawn_blocking`, and file I/O
     /// and lock waits never block a runtime worker. Works for every config, including those
     /// with `#[storage(validate = path, async)]` sections.
-    pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error> {
+    pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error>
+    where
+        X: ContextState<C>,
+    {
         require_runtime("open_async")?;
         let cache = self.build()?;
         cache.refresh_async_now(false).await;
@@ -84,7 +88,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// assert!(cache.is_available(ConfigKind::Kv));
     /// # }
     /// ```
-    pub async fn open_async(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub async fn open_async(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error>
+    where
+        C::Context: ContextFree,
+    {
         Self::builder(config)
             .config_path(config_path)
             .open_async()
@@ -177,8 +184,13 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             let round = self.fleet_ready(fleet.as_ref(), &plan);
             if !round.is_empty() {
                 let jobs = self.jobs(&round);
-                let finished =
-                    validate_async::run(&self.config, &jobs, self.options.max_parallel).await;
+                let finished = validate_async::run(
+                    &self.config,
+                    &self.validator_context,
+                    &jobs,
+                    self.options.max_parallel,
+                )
+                .await;
                 self.apply(&mut plan, finished, &loaded, &run, &round, started);
                 stale.extend(round);
             }

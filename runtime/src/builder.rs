@@ -10,6 +10,7 @@ use storage_availability_schema::SectionRecord;
 
 use crate::cache::AvailabilityCache;
 use crate::clock::{Clock, SystemClock};
+use crate::context::{ContextState, NoContext, WithContext};
 use crate::error::Error;
 use crate::fingerprint::KeyContext;
 use crate::fleet::FleetOptions;
@@ -65,8 +66,10 @@ pub(crate) struct Options {
 /// assert!(cache.path().is_some());
 /// ```
 #[must_use = "a builder does nothing until `open` is called"]
-pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
+pub struct AvailabilityCacheBuilder<C: StorageAvailability, X = NoContext> {
     config: C,
+    /// `NoContext`, or `WithContext` with the validators' context.
+    context: X,
     config_path: Option<PathBuf>,
     cache_path: Option<PathBuf>,
     store: Option<Box<dyn CacheStore>>,
@@ -77,7 +80,7 @@ pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
     pub(crate) fleet: FleetOptions,
 }
 
-impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
+impl<C: StorageAvailability, X> fmt::Debug for AvailabilityCacheBuilder<C, X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AvailabilityCacheBuilder")
             .field("config_type", &C::config_type())
@@ -96,6 +99,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     pub(crate) fn new(config: C) -> Self {
         AvailabilityCacheBuilder {
             config,
+            context: NoContext,
             config_path: None,
             cache_path: None,
             store: None,
@@ -115,6 +119,58 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         }
     }
 
+    /// The context every validator receives besides its section, for a config declared
+    /// with `#[availability(context = T)]` (its validators are `fn(&Section, &T)`, or
+    /// `async fn(&Section, &T)`): an HTTP client, a pool, a base URL. Required for such a
+    /// config: without it, or with a value of another type, `open` does not compile.
+    ///
+    /// The context is not part of the cache key: an answer cached with one context is
+    /// reused with another. Put what the answer depends on in the section itself, or in
+    /// `#[storage(key_with = path)]`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// struct Probe { calls: AtomicUsize }
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// #[availability(context = Probe)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(addr: &String, probe: &Probe) -> Outcome {
+    ///     probe.calls.fetch_add(1, Ordering::Relaxed);
+    ///     if addr.is_empty() { Outcome::failed("no address") } else { Outcome::ok() }
+    /// }
+    ///
+    /// let cache = AvailabilityCache::builder(Config { kv: "127.0.0.1:6379".into() })
+    ///     .context(Probe { calls: AtomicUsize::new(0) })
+    ///     .persist(false)
+    ///     .open()
+    ///     .unwrap();
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// ```
+    pub fn context(
+        self,
+        context: C::Context,
+    ) -> AvailabilityCacheBuilder<C, WithContext<C::Context>> {
+        AvailabilityCacheBuilder {
+            config: self.config,
+            context: WithContext::new(Arc::new(context)),
+            config_path: self.config_path,
+            cache_path: self.cache_path,
+            store: self.store,
+            persist: self.persist,
+            options: self.options,
+            app_version: self.app_version,
+            invalid: self.invalid,
+            fleet: self.fleet,
+        }
+    }
+}
+
+impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
     pub(crate) fn reject(mut self, option: &'static str, reason: &str) -> Self {
         if self.invalid.is_none() {
             self.invalid = Some(Error::InvalidOption {
@@ -230,7 +286,9 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         self.options.clock = Arc::new(clock);
         self
     }
+}
 
+impl<C: StorageAvailability, X: ContextState<C>> AvailabilityCacheBuilder<C, X> {
     /// The cache, before its first refresh.
     pub(crate) fn build(self) -> Result<AvailabilityCache<C>, Error> {
         if let Some(error) = self.invalid {
@@ -272,15 +330,21 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
             config_path,
             &context,
             self.fleet,
+            self.context.resolve(),
         ))
     }
 }
 
-impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
+impl<C: BlockingValidators, X> AvailabilityCacheBuilder<C, X> {
     /// Opens the cache: reads the file, validates every stale configured section and saves.
     ///
     /// Fails only for an invalid option; every cache problem is recovered from.
-    pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
+    pub fn open(self) -> Result<AvailabilityCache<C>, Error>
+    where
+        // On the method, not the impl: a missing context is then reported with the
+        // message of `ContextFree`, not as "method cannot be called".
+        X: ContextState<C>,
+    {
         let cache = self.build()?;
         cache.refresh_now(false);
         Ok(cache)

@@ -12,6 +12,7 @@ use storage_availability_schema::{
     CacheFile, Metadata, SCHEMA_VERSION, SectionHash, SectionRecord, Timestamp,
 };
 
+use crate::context::ContextFree;
 use crate::error::Error;
 use crate::fingerprint::{KeyContext, SectionKey};
 use crate::fleet::FleetOptions;
@@ -67,6 +68,8 @@ const SAVE_ATTEMPTS: u32 = 3;
 /// ```
 pub struct AvailabilityCache<C: StorageAvailability> {
     pub(crate) config: Arc<C>,
+    /// What every validator receives besides its section (`()` for most configs).
+    pub(crate) validator_context: Arc<C::Context>,
     pub(crate) options: Options,
     pub(crate) keys: Vec<SectionKey>,
     /// Sections whose key could not be computed: validated at every refresh, never reused.
@@ -140,7 +143,10 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     ///
     /// Validates every stale configured section and saves before it returns. Never fails
     /// because of the cache file: problems are recovered from and logged.
-    pub fn open(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn open(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error>
+    where
+        C::Context: ContextFree,
+    {
         Self::builder(config).config_path(config_path).open()
     }
 
@@ -194,6 +200,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         config_path: Option<PathBuf>,
         context: &KeyContext,
         fleet: FleetOptions,
+        validator_context: Arc<C::Context>,
     ) -> Self {
         let stats = Counters::default();
         let (keys, uncacheable) = C::Kind::ALL
@@ -215,6 +222,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             .collect();
         AvailabilityCache {
             config: Arc::new(config),
+            validator_context,
             keys,
             store,
             config_path,
@@ -520,7 +528,12 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
             let round = self.fleet_ready(fleet.as_ref(), &plan);
             if !round.is_empty() {
                 let jobs = self.jobs(&round);
-                let finished = validate::run(&self.config, &jobs, self.options.max_parallel);
+                let finished = validate::run(
+                    &self.config,
+                    &self.validator_context,
+                    &jobs,
+                    self.options.max_parallel,
+                );
                 self.apply(&mut plan, finished, &loaded, &run, &round, started);
                 stale.extend(round);
             }
@@ -675,6 +688,7 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
                 &self.keys[index],
             );
             let passed = done.outcome.is_ok();
+            crate::metrics::validated(done.kind.name(), done.duration, done.ending, passed);
             let (errors, warnings) = done.outcome.into_parts();
             let record = SectionRecord {
                 section_hash: section_hash(&self.keys[index]),
@@ -775,6 +789,14 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
         drop(state);
         bump(&self.stats.misses, report.validated.len() as u64);
         bump(&self.stats.hits, report.reused.len() as u64);
+        crate::metrics::published(
+            C::Kind::ALL
+                .iter()
+                .zip(&entries)
+                .map(|(kind, entry)| (kind.name(), entry.availability.is_available())),
+            &report,
+            &self.stats,
+        );
         self.install(Snapshot { entries });
         report.duration = started.elapsed();
         report
@@ -977,6 +999,7 @@ mod tests {
     impl BlockingValidators for Cfg {}
     impl StorageAvailability for Cfg {
         type Kind = K;
+        type Context = ();
         fn config_type() -> &'static str {
             "cache::tests::Cfg"
         }
@@ -1019,6 +1042,7 @@ mod tests {
     impl BlockingValidators for Legacy {}
     impl StorageAvailability for Legacy {
         type Kind = K;
+        type Context = ();
         fn section_key(&self, kind: K) -> SectionKey {
             if self.implements_section_key {
                 let spec = crate::SectionSpec::new("cache::tests::Legacy", kind.name());

@@ -48,11 +48,18 @@ mod builder;
 mod cache;
 pub mod checks;
 mod clock;
+mod context;
 mod error;
 mod fingerprint;
 mod fleet;
 mod gate;
 mod health;
+#[cfg(not(feature = "metrics"))]
+#[path = "metrics_off.rs"]
+mod metrics;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod policy;
 mod random;
 mod refresh;
@@ -72,6 +79,7 @@ pub mod __private;
 pub use builder::AvailabilityCacheBuilder;
 pub use cache::AvailabilityCache;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::{ContextFree, ContextState, NoContext, WithContext};
 pub use error::Error;
 pub use fingerprint::{
     KeyContext, KeyError, SectionKey, SectionSpec, canonical_json, section_key, section_key_with,

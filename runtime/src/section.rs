@@ -164,6 +164,13 @@ pub trait StorageAvailability: Send + Sync + 'static {
     /// The generated enum of sections.
     type Kind: StorageKind;
 
+    /// What every validator receives besides its section: `#[availability(context = T)]`,
+    /// given with [`.context(value)`](crate::AvailabilityCacheBuilder::context). `()` when
+    /// the validators take none (the derive's default; a hand-written implementation writes
+    /// `type Context = ();`). The context is not part of any section key: what the answer
+    /// depends on belongs in the section or in `key_with`.
+    type Context: Send + Sync + 'static;
+
     /// The config type's identity, part of every key and recorded in the cache file
     /// (`metadata.config_type`): the derive gives `module_path!()::StructName`. The default,
     /// for hand-written implementations, is [`std::any::type_name`], which may change
@@ -205,6 +212,25 @@ pub trait StorageAvailability: Send + Sync + 'static {
     /// Runs the section's validator. An unconfigured section (`None`) is not validated: the
     /// result is a failed outcome that says so, and the cache never calls this for it.
     fn validate(&self, kind: Self::Kind) -> Outcome;
+
+    /// Runs the section's validator with the config's context. The default, for configs
+    /// whose validators take no context, calls [`validate`](Self::validate); the derive
+    /// implements it for `#[availability(context = T)]`. The cache always calls this one.
+    fn validate_with(&self, kind: Self::Kind, context: &Self::Context) -> Outcome {
+        let _ = context;
+        self.validate(kind)
+    }
+
+    /// [`validate_async`](Self::validate_async) with the config's context, like
+    /// [`validate_with`](Self::validate_with).
+    fn validate_async_with<'a>(
+        &'a self,
+        kind: Self::Kind,
+        context: &'a Self::Context,
+    ) -> Option<ValidationFuture<'a>> {
+        let _ = context;
+        self.validate_async(kind)
+    }
 
     /// `false` for an `Option` section that is `None`: disabled, its validator never runs.
     fn is_configured(&self, kind: Self::Kind) -> bool;

@@ -98,6 +98,9 @@ pub(crate) struct Counters {
     pub(crate) warned_untrusted: std::sync::atomic::AtomicBool,
     pub(crate) uncacheable: AtomicU64,
     pub(crate) fleet: FleetCounters,
+    /// What the `metrics` feature has reported of the cache-wide counts.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::metrics::Reported,
 }
 
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {

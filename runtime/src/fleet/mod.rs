@@ -293,7 +293,7 @@ pub(crate) struct SharedRecord {
     pub(crate) signature: Option<String>,
 }
 
-impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
+impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
     /// Shares the answers of `scope = "shared"` sections with a fleet of hosts through
     /// `store` (usually a `RedisStore`, feature `redis`). Host-scoped
     /// sections never reach it. Default: none.

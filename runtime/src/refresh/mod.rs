@@ -201,6 +201,7 @@ mod tests {
     impl BlockingValidators for Cfg {}
     impl StorageAvailability for Cfg {
         type Kind = K;
+        type Context = ();
         fn config_type() -> &'static str {
             "refresh::tests::Cfg"
         }
