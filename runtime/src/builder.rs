@@ -183,18 +183,63 @@ impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
 
     /// The config file the cache belongs to: the cache file goes next to it as
     /// `<stem>.<8 hex>.availability.json`. Its path and mtime are recorded for diagnostics.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .open()
+    ///     .unwrap();
+    /// let file = cache.path().unwrap().file_name().unwrap().to_str().unwrap();
+    /// assert!(file.starts_with("storage.") && file.ends_with(".availability.json"));
+    /// ```
     pub fn config_path(mut self, path: impl AsRef<Path>) -> Self {
         self.config_path = Some(path.as_ref().to_owned());
         self
     }
 
     /// Where to keep the cache file, overriding the path derived from the config path.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .cache_path(dir.path().join("cache.json"))
+    ///     .open()
+    ///     .unwrap();
+    /// assert_eq!(cache.path(), Some(dir.path().join("cache.json").as_path()));
+    /// ```
     pub fn cache_path(mut self, path: impl AsRef<Path>) -> Self {
         self.cache_path = Some(path.as_ref().to_owned());
         self
     }
 
     /// A custom store, overriding both paths.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use storage_availability::FileStore;
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .store(FileStore::new(dir.path().join("custom.json")))
+    ///     .open()
+    ///     .unwrap();
+    /// assert!(dir.path().join("custom.json").exists());
+    /// # let _ = cache;
+    /// ```
     pub fn store(mut self, store: impl CacheStore + 'static) -> Self {
         self.store = Some(Box::new(store));
         self
@@ -202,6 +247,21 @@ impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
 
     /// How long a positive result is reused; `None` = until the section changes.
     /// Default: 24 hours.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .max_age(Some(Duration::from_secs(3600))) // or None: until the section changes
+    ///     .open()
+    ///     .unwrap();
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// ```
     pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
         self.options.max_age = max_age;
         self
@@ -209,12 +269,47 @@ impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
 
     /// How long a failed result is reused before the section is retried; doubles with each
     /// consecutive failure, capped at one hour. Default: 30 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .retry_failed_after(Duration::from_secs(5)) // then 10 s, 20 s... up to 1 h
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
     pub fn retry_failed_after(mut self, after: Duration) -> Self {
         self.options.retry_failed_after = after;
         self
     }
 
     /// The timeout of a validator without its own `timeout_ms`. Default: 10 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .validation_timeout(Duration::from_secs(2))
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// // Zero is refused when the cache opens.
+    /// let invalid = AvailabilityCache::builder(Config { kv: "k".into() })
+    ///     .validation_timeout(Duration::ZERO)
+    ///     .open();
+    /// assert!(matches!(invalid, Err(storage_availability::Error::InvalidOption { .. })));
+    /// ```
     pub fn validation_timeout(mut self, timeout: Duration) -> Self {
         if timeout.is_zero() {
             return self.reject("validation_timeout", "must be greater than zero");
@@ -224,6 +319,21 @@ impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
     }
 
     /// How many validators run at once. Default: 16.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .max_parallel(4)
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
     pub fn max_parallel(mut self, n: usize) -> Self {
         if n == 0 {
             return self.reject("max_parallel", "must be at least 1");
@@ -233,6 +343,21 @@ impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
     }
 
     /// Cache files larger than this are refused unread (and moved aside). Default: 1 MiB.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .max_file_bytes(64 * 1024)
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
     pub fn max_file_bytes(mut self, n: u64) -> Self {
         if n == 0 {
             return self.reject("max_file_bytes", "must be at least 1");
@@ -243,12 +368,41 @@ impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
 
     /// How long to wait for another process that is validating; past it, validate without
     /// saving. Default: 30 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .lock_timeout(Duration::from_secs(5))
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.options.lock_timeout = timeout;
         self
     }
 
     /// `false`: keep results in memory only, never touch the file system. Default: `true`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .open()
+    ///     .unwrap();
+    /// assert_eq!(cache.path(), None);
+    /// ```
     pub fn persist(mut self, persist: bool) -> Self {
         self.persist = persist;
         self
@@ -282,6 +436,23 @@ impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
 
     /// The clock used for expiry and timestamps (a [`ManualClock`](crate::ManualClock) in
     /// tests). Default: the system clock.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use storage_availability::{Clock, ManualClock};
+    /// let clock = ManualClock::new(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .clock(clock.clone())
+    ///     .open()
+    ///     .unwrap();
+    /// assert_eq!(cache.status(ConfigKind::Kv).checked_at, clock.now());
+    /// ```
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.options.clock = Arc::new(clock);
         self
@@ -339,6 +510,20 @@ impl<C: BlockingValidators, X> AvailabilityCacheBuilder<C, X> {
     /// Opens the cache: reads the file, validates every stale configured section and saves.
     ///
     /// Fails only for an invalid option; every cache problem is recovered from.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .open()
+    ///     .unwrap();
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// ```
     pub fn open(self) -> Result<AvailabilityCache<C>, Error>
     where
         // On the method, not the impl: a missing context is then reported with the

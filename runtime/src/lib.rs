@@ -35,7 +35,10 @@
 //!
 //! See the crate's README for the options, what is cached and when it is revalidated.
 //! [`checks`] has ready-made validators (a writable directory, a TCP endpoint, an HTTP
-//! endpoint, an environment variable).
+//! endpoint, an environment variable). Validators that need application state (a client,
+//! a pool) take it as a second argument: `#[availability(context = T)]` on the struct and
+//! [`AvailabilityCacheBuilder::context`] at the builder. With the feature `metrics`, the
+//! cache reports through the `metrics` facade (see the module `metrics`).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

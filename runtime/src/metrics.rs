@@ -47,18 +47,46 @@ use crate::stats::{Counters, RefreshReport};
 use crate::validate::Ending;
 
 /// `storage_availability_section_available{section}`
+///
+/// ```
+/// assert_eq!(storage_availability::metrics::SECTION_AVAILABLE, "storage_availability_section_available");
+/// ```
 pub const SECTION_AVAILABLE: &str = "storage_availability_section_available";
 /// `storage_availability_validation_duration_seconds{section, outcome}`
+///
+/// ```
+/// assert_eq!(storage_availability::metrics::VALIDATION_DURATION_SECONDS, "storage_availability_validation_duration_seconds");
+/// ```
 pub const VALIDATION_DURATION_SECONDS: &str = "storage_availability_validation_duration_seconds";
 /// `storage_availability_hits_total{section}`
+///
+/// ```
+/// assert_eq!(storage_availability::metrics::HITS_TOTAL, "storage_availability_hits_total");
+/// ```
 pub const HITS_TOTAL: &str = "storage_availability_hits_total";
 /// `storage_availability_misses_total{section}`
+///
+/// ```
+/// assert_eq!(storage_availability::metrics::MISSES_TOTAL, "storage_availability_misses_total");
+/// ```
 pub const MISSES_TOTAL: &str = "storage_availability_misses_total";
 /// `storage_availability_validation_failures_total{section}`
+///
+/// ```
+/// assert_eq!(storage_availability::metrics::VALIDATION_FAILURES_TOTAL, "storage_availability_validation_failures_total");
+/// ```
 pub const VALIDATION_FAILURES_TOTAL: &str = "storage_availability_validation_failures_total";
 /// `storage_availability_quarantines_total`
+///
+/// ```
+/// assert_eq!(storage_availability::metrics::QUARANTINES_TOTAL, "storage_availability_quarantines_total");
+/// ```
 pub const QUARANTINES_TOTAL: &str = "storage_availability_quarantines_total";
 /// `storage_availability_fleet_errors_total`
+///
+/// ```
+/// assert_eq!(storage_availability::metrics::FLEET_ERRORS_TOTAL, "storage_availability_fleet_errors_total");
+/// ```
 pub const FLEET_ERRORS_TOTAL: &str = "storage_availability_fleet_errors_total";
 
 /// The cache-wide counts already reported, so that each refresh reports only what it added.
