@@ -254,6 +254,30 @@ pub trait StorageAvailability: Send + Sync + 'static {
     /// Runs the section's validator with the config's context. The default, for configs
     /// whose validators take no context, calls [`validate`](Self::validate); the derive
     /// implements it for `#[availability(context = T)]`. The cache always calls this one.
+    ///
+    /// ```
+    /// use storage_availability::{Outcome, StorageAvailability};
+    ///
+    /// struct Limits { max_len: usize }
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// #[availability(context = Limits)]
+    /// struct Config {
+    ///     #[storage(validate = check, deref)]
+    ///     kv: String,
+    /// #   #[storage(validate = ping, async, deref)]
+    /// #   search: String,
+    /// }
+    /// fn check(addr: &str, limits: &Limits) -> Outcome {
+    ///     if addr.len() > limits.max_len { Outcome::failed("too long") } else { Outcome::ok() }
+    /// }
+    /// # async fn ping(_: &str, _: &Limits) -> Outcome { Outcome::ok() }
+    /// let config = Config { kv: "127.0.0.1:6379".into(), search: "s".into() };
+    /// assert!(config.validate_with(ConfigKind::Kv, &Limits { max_len: 64 }).is_ok());
+    /// assert!(!config.validate_with(ConfigKind::Kv, &Limits { max_len: 4 }).is_ok());
+    /// // The plain `validate` has no context to give: it says so.
+    /// assert!(!config.validate(ConfigKind::Kv).is_ok());
+    /// ```
     fn validate_with(&self, kind: Self::Kind, context: &Self::Context) -> Outcome {
         let _ = context;
         self.validate(kind)
@@ -261,6 +285,33 @@ pub trait StorageAvailability: Send + Sync + 'static {
 
     /// [`validate_async`](Self::validate_async) with the config's context, like
     /// [`validate_with`](Self::validate_with).
+    ///
+    /// ```
+    /// use storage_availability::{Outcome, StorageAvailability};
+    ///
+    /// struct Limits { max_len: usize }
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// #[availability(context = Limits)]
+    /// struct Config {
+    ///     #[storage(validate = check, deref)]
+    ///     kv: String,
+    /// #   #[storage(validate = ping, async, deref)]
+    /// #   search: String,
+    /// }
+    /// fn check(addr: &str, limits: &Limits) -> Outcome {
+    ///     if addr.len() > limits.max_len { Outcome::failed("too long") } else { Outcome::ok() }
+    /// }
+    /// # async fn ping(_: &str, _: &Limits) -> Outcome { Outcome::ok() }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let config = Config { kv: "127.0.0.1:6379".into(), search: "s".into() };
+    /// let limits = Limits { max_len: 64 };
+    /// let future = config.validate_async_with(ConfigKind::Search, &limits).unwrap();
+    /// assert!(future.await.is_ok());
+    /// // Blocking sections have no future: the cache runs them with `validate_with`.
+    /// assert!(config.validate_async_with(ConfigKind::Kv, &limits).is_none());
+    /// # }
+    /// ```
     fn validate_async_with<'a>(
         &'a self,
         kind: Self::Kind,
