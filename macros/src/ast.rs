@@ -13,6 +13,8 @@ pub(crate) struct Config<'a> {
     pub(crate) original: &'a DeriveInput,
     /// The name of the generated kind enum (`<Struct>Kind` or `#[availability(kind)]`).
     pub(crate) kind: Ident,
+    /// `#[availability(context = Type)]`: validators take `(&Section, &Type)`.
+    pub(crate) context: Option<Type>,
     /// The input is a struct with named fields (otherwise an error was recorded).
     pub(crate) is_named_struct: bool,
     /// The fields with a `#[storage]` attribute, in declaration order.
@@ -94,6 +96,7 @@ impl<'a> Config<'a> {
         Config {
             original: input,
             kind,
+            context: container.context,
             is_named_struct: fields.is_some(),
             sections,
         }

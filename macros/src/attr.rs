@@ -11,7 +11,7 @@ use syn::{Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    ASYNC, AVAILABILITY, CACHE, CWD, DEREF, KEY_WITH, KIND, MAX_AGE_SECS, NAME, OPTIONAL,
+    ASYNC, AVAILABILITY, CACHE, CONTEXT, CWD, DEREF, KEY_WITH, KIND, MAX_AGE_SECS, NAME, OPTIONAL,
     RECHECK_SECS, SCOPE, STORAGE, Symbol, TIMEOUT_MS, VALIDATE, VERSION,
 };
 
@@ -88,11 +88,14 @@ pub(crate) enum Scope {
 pub(crate) struct Container {
     /// `kind = "StorageKind"`: the name of the generated enum.
     pub(crate) kind: Option<Ident>,
+    /// `context = Type`: what every validator receives besides its section.
+    pub(crate) context: Option<syn::Type>,
 }
 
 impl Container {
     pub(crate) fn from_ast(cx: &Ctxt, input: &syn::DeriveInput) -> Self {
         let mut kind = Attr::none(cx, AVAILABILITY, KIND);
+        let mut context = Attr::none(cx, AVAILABILITY, CONTEXT);
 
         for attr in &input.attrs {
             if attr.path() == STORAGE {
@@ -122,10 +125,20 @@ impl Container {
                         ),
                     }
                     Ok(())
+                } else if meta.path == CONTEXT {
+                    // #[availability(context = AppContext)]
+                    let ty: syn::Type = meta.value()?.parse().map_err(|err| {
+                        syn::Error::new(
+                            err.span(),
+                            "expected a type: `#[availability(context = AppContext)]`",
+                        )
+                    })?;
+                    context.set(&meta.path, ty);
+                    Ok(())
                 } else {
                     Err(meta.error(
-                        "unknown availability attribute; the only key is `kind`: \
-                         #[availability(kind = \"StorageKind\")]",
+                        "unknown availability attribute; expected `kind` or `context`: \
+                         #[availability(kind = \"StorageKind\", context = AppContext)]",
                     ))
                 }
             }) {
@@ -133,7 +146,10 @@ impl Container {
             }
         }
 
-        Container { kind: kind.get() }
+        Container {
+            kind: kind.get(),
+            context: context.get(),
+        }
     }
 }
 

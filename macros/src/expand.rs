@@ -151,13 +151,32 @@ fn expand(config: &Config<'_>) -> TokenStream {
                 // At the validator path's span: a wrong argument or return type, or a
                 // `deref` section type that is not `Deref`, is reported on `validate = path`,
                 // not on the derive.
-                let run = if s.section.attrs.deref.is_some() {
-                    quote!(run_validator_deref)
-                } else {
-                    quote!(run_validator)
-                };
-                quote_spanned! {path.span()=>
-                    ::storage_availability::__private::#run::<#inner, _>(#path, __value)
+                let deref = s.section.attrs.deref.is_some();
+                match &config.context {
+                    // `fn(&Section, &Context)`: a wrong second parameter is reported on
+                    // `validate = path` too.
+                    Some(context) => {
+                        let run = if deref {
+                            quote!(run_validator_deref_with)
+                        } else {
+                            quote!(run_validator_with)
+                        };
+                        quote_spanned! {path.span()=>
+                            ::storage_availability::__private::#run::<#inner, #context, _>(
+                                #path, __value, __ctx,
+                            )
+                        }
+                    }
+                    None => {
+                        let run = if deref {
+                            quote!(run_validator_deref)
+                        } else {
+                            quote!(run_validator)
+                        };
+                        quote_spanned! {path.span()=>
+                            ::storage_availability::__private::#run::<#inner, _>(#path, __value)
+                        }
+                    }
                 }
             }
             // Unreachable: a missing `validate` is an error, and errors take the fallback.
@@ -208,13 +227,30 @@ fn expand(config: &Config<'_>) -> TokenStream {
                 // At the validator path's span, as for blocking validators: a blocking fn
                 // marked `async`, or a wrong argument type, is reported there.
                 Some(path) => {
-                    let run = if s.section.attrs.deref.is_some() {
-                        quote!(run_async_validator_deref)
-                    } else {
-                        quote!(run_async_validator)
-                    };
-                    quote_spanned! {path.span()=>
-                        ::storage_availability::__private::#run::<#inner, _, _>(#path, __value)
+                    let deref = s.section.attrs.deref.is_some();
+                    match &config.context {
+                        Some(context) => {
+                            let run = if deref {
+                                quote!(run_async_validator_deref_with)
+                            } else {
+                                quote!(run_async_validator_with)
+                            };
+                            quote_spanned! {path.span()=>
+                                ::storage_availability::__private::#run::<#inner, #context, _, _>(
+                                    #path, __value, __ctx,
+                                )
+                            }
+                        }
+                        None => {
+                            let run = if deref {
+                                quote!(run_async_validator_deref)
+                            } else {
+                                quote!(run_async_validator)
+                            };
+                            quote_spanned! {path.span()=>
+                                ::storage_availability::__private::#run::<#inner, _, _>(#path, __value)
+                            }
+                        }
                     }
                 }
                 None => quote!(::core::unreachable!()),
@@ -239,8 +275,20 @@ fn expand(config: &Config<'_>) -> TokenStream {
             .iter()
             .filter(|s| s.section.attrs.is_async)
             .map(|s| s.variant);
+        let signature = match &config.context {
+            Some(context) => quote! {
+                fn validate_async_with<'__a>(
+                    &'__a self,
+                    __kind: #kind,
+                    __ctx: &'__a #context,
+                ) -> ::core::option::Option<#private::ValidationFuture<'__a>>
+            },
+            None => quote! {
+                fn validate_async(&self, __kind: #kind) -> ::core::option::Option<#private::ValidationFuture<'_>>
+            },
+        };
         quote! {
-            fn validate_async(&self, __kind: #kind) -> ::core::option::Option<#private::ValidationFuture<'_>> {
+            #signature {
                 #[allow(unreachable_patterns)]
                 match __kind {
                     #(#arms)*
@@ -291,6 +339,28 @@ fn expand(config: &Config<'_>) -> TokenStream {
         .iter()
         .map(|s| s.section.attrs.optional.unwrap_or(false));
     let config_type = ident.unraw().to_string();
+    let validate = match &config.context {
+        // Validators take the context: the cache calls `validate_with`; `validate` alone
+        // cannot run them.
+        Some(context) => quote! {
+            fn validate(&self, __kind: #kind) -> #private::Outcome {
+                #private::needs_context(#kind::name(__kind))
+            }
+
+            fn validate_with(&self, __kind: #kind, __ctx: &#context) -> #private::Outcome {
+                match __kind {
+                    #(#validate_arms)*
+                }
+            }
+        },
+        None => quote! {
+            fn validate(&self, __kind: #kind) -> #private::Outcome {
+                match __kind {
+                    #(#validate_arms)*
+                }
+            }
+        },
+    };
 
     let items = Items {
         all: quote!(&[#(#kind::#variants),*]),
@@ -337,11 +407,7 @@ fn expand(config: &Config<'_>) -> TokenStream {
                 }
             }
 
-            fn validate(&self, __kind: #kind) -> #private::Outcome {
-                match __kind {
-                    #(#validate_arms)*
-                }
-            }
+            #validate
 
             fn is_configured(&self, __kind: #kind) -> ::core::primitive::bool {
                 #is_configured
@@ -432,6 +498,13 @@ pub(crate) fn impls(config: &Config<'_>, sections: &[(&Ident, &str)], items: Ite
     let ident = &config.original.ident;
     let (impl_generics, ty_generics, _) = config.original.generics.split_for_impl();
     let where_clause = where_clause(config);
+    // At the type's span: a context that is not `Send + Sync + 'static` is reported there.
+    let context_type = match &config.context {
+        Some(context) => quote_spanned!(context.span()=> type Context = #context;),
+        None => quote!(
+            type Context = ();
+        ),
+    };
     let Items {
         all,
         name,
@@ -522,6 +595,7 @@ pub(crate) fn impls(config: &Config<'_>, sections: &[(&Ident, &str)], items: Ite
             #[allow(unused_qualifications)]
             impl #impl_generics #private::StorageAvailability for #ident #ty_generics #where_clause {
                 type Kind = #kind;
+                #context_type
 
                 #storage_availability
             }

@@ -31,8 +31,11 @@ use syn::{DeriveInput, parse_macro_input};
 /// `max_age_secs = N`, `recheck_secs = N` (how often a running service revalidates the
 /// section), `cache = false` (never reused across starts) and `cwd = false` (the
 /// working directory is not in a host-scoped section's key). On the struct,
-/// `#[availability(kind = "Name")]` renames the generated enum. See the
-/// `storage_availability` crate docs.
+/// `#[availability(kind = "Name")]` renames the generated enum, and
+/// `#[availability(context = Type)]` gives every validator a second argument, `&Type`
+/// (`fn(&Section, &Type)`, `async fn(&Section, &Type)`), which the builder's
+/// `.context(value)` supplies; opening without it does not compile. The context is not
+/// part of the cache key. See the `storage_availability` crate docs.
 #[proc_macro_derive(StorageAvailability, attributes(storage, availability))]
 pub fn derive_storage_availability(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -42,6 +42,9 @@ pub(crate) const OPTIONAL: Symbol = Symbol("optional");
 /// `#[availability(kind = "StorageKind")]`
 pub(crate) const KIND: Symbol = Symbol("kind");
 
+/// `#[availability(context = AppContext)]`
+pub(crate) const CONTEXT: Symbol = Symbol("context");
+
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {
         self == word.0

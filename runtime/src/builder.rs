@@ -10,6 +10,7 @@ use storage_availability_schema::SectionRecord;
 
 use crate::cache::AvailabilityCache;
 use crate::clock::{Clock, SystemClock};
+use crate::context::{ContextState, NoContext, WithContext};
 use crate::error::Error;
 use crate::fingerprint::KeyContext;
 use crate::fleet::FleetOptions;
@@ -72,8 +73,10 @@ pub(crate) struct Options {
 /// assert!(cache.path().is_some());
 /// ```
 #[must_use = "a builder does nothing until `open` is called"]
-pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
+pub struct AvailabilityCacheBuilder<C: StorageAvailability, X = NoContext> {
     config: C,
+    /// `NoContext`, or `WithContext` with the validators' context.
+    context: X,
     config_path: Option<PathBuf>,
     cache_path: Option<PathBuf>,
     store: Option<Box<dyn CacheStore>>,
@@ -84,7 +87,7 @@ pub struct AvailabilityCacheBuilder<C: StorageAvailability> {
     pub(crate) fleet: FleetOptions,
 }
 
-impl<C: StorageAvailability> fmt::Debug for AvailabilityCacheBuilder<C> {
+impl<C: StorageAvailability, X> fmt::Debug for AvailabilityCacheBuilder<C, X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AvailabilityCacheBuilder")
             .field("config_type", &C::config_type())
@@ -103,6 +106,7 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     pub(crate) fn new(config: C) -> Self {
         AvailabilityCacheBuilder {
             config,
+            context: NoContext,
             config_path: None,
             cache_path: None,
             store: None,
@@ -124,6 +128,58 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
         }
     }
 
+    /// The context every validator receives besides its section, for a config declared
+    /// with `#[availability(context = T)]` (its validators are `fn(&Section, &T)`, or
+    /// `async fn(&Section, &T)`): an HTTP client, a pool, a base URL. Required for such a
+    /// config: without it, or with a value of another type, `open` does not compile.
+    ///
+    /// The context is not part of the cache key: an answer cached with one context is
+    /// reused with another. Put what the answer depends on in the section itself, or in
+    /// `#[storage(key_with = path)]`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    ///
+    /// struct Probe { calls: AtomicUsize }
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// #[availability(context = Probe)]
+    /// struct Config { #[storage(validate = check)] kv: String }
+    /// fn check(addr: &String, probe: &Probe) -> Outcome {
+    ///     probe.calls.fetch_add(1, Ordering::Relaxed);
+    ///     if addr.is_empty() { Outcome::failed("no address") } else { Outcome::ok() }
+    /// }
+    ///
+    /// let cache = AvailabilityCache::builder(Config { kv: "127.0.0.1:6379".into() })
+    ///     .context(Probe { calls: AtomicUsize::new(0) })
+    ///     .persist(false)
+    ///     .open()
+    ///     .unwrap();
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// ```
+    pub fn context(
+        self,
+        context: C::Context,
+    ) -> AvailabilityCacheBuilder<C, WithContext<C::Context>> {
+        AvailabilityCacheBuilder {
+            config: self.config,
+            context: WithContext::new(Arc::new(context)),
+            config_path: self.config_path,
+            cache_path: self.cache_path,
+            store: self.store,
+            persist: self.persist,
+            options: self.options,
+            app_version: self.app_version,
+            invalid: self.invalid,
+            fleet: self.fleet,
+        }
+    }
+}
+
+impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
     pub(crate) fn reject(mut self, option: &'static str, reason: &str) -> Self {
         if self.invalid.is_none() {
             self.invalid = Some(Error::InvalidOption {
@@ -136,18 +192,63 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
 
     /// The config file the cache belongs to: the cache file goes next to it as
     /// `<stem>.<8 hex>.availability.json`. Its path and mtime are recorded for diagnostics.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .open()
+    ///     .unwrap();
+    /// let file = cache.path().unwrap().file_name().unwrap().to_str().unwrap();
+    /// assert!(file.starts_with("storage.") && file.ends_with(".availability.json"));
+    /// ```
     pub fn config_path(mut self, path: impl AsRef<Path>) -> Self {
         self.config_path = Some(path.as_ref().to_owned());
         self
     }
 
     /// Where to keep the cache file, overriding the path derived from the config path.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .cache_path(dir.path().join("cache.json"))
+    ///     .open()
+    ///     .unwrap();
+    /// assert_eq!(cache.path(), Some(dir.path().join("cache.json").as_path()));
+    /// ```
     pub fn cache_path(mut self, path: impl AsRef<Path>) -> Self {
         self.cache_path = Some(path.as_ref().to_owned());
         self
     }
 
     /// A custom store, overriding both paths.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use storage_availability::FileStore;
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .store(FileStore::new(dir.path().join("custom.json")))
+    ///     .open()
+    ///     .unwrap();
+    /// assert!(dir.path().join("custom.json").exists());
+    /// # let _ = cache;
+    /// ```
     pub fn store(mut self, store: impl CacheStore + 'static) -> Self {
         self.store = Some(Box::new(store));
         self
@@ -155,6 +256,21 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
 
     /// How long a positive result is reused; `None` = until the section changes.
     /// Default: 24 hours.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .max_age(Some(Duration::from_secs(3600))) // or None: until the section changes
+    ///     .open()
+    ///     .unwrap();
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// ```
     pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
         self.options.max_age = max_age;
         self
@@ -162,12 +278,47 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
 
     /// How long a failed result is reused before the section is retried; doubles with each
     /// consecutive failure, capped at one hour. Default: 30 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .retry_failed_after(Duration::from_secs(5)) // then 10 s, 20 s... up to 1 h
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
     pub fn retry_failed_after(mut self, after: Duration) -> Self {
         self.options.retry_failed_after = after;
         self
     }
 
     /// The timeout of a validator without its own `timeout_ms`. Default: 10 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .validation_timeout(Duration::from_secs(2))
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// // Zero is refused when the cache opens.
+    /// let invalid = AvailabilityCache::builder(Config { kv: "k".into() })
+    ///     .validation_timeout(Duration::ZERO)
+    ///     .open();
+    /// assert!(matches!(invalid, Err(storage_availability::Error::InvalidOption { .. })));
+    /// ```
     pub fn validation_timeout(mut self, timeout: Duration) -> Self {
         if timeout.is_zero() {
             return self.reject("validation_timeout", "must be greater than zero");
@@ -177,6 +328,21 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     }
 
     /// How many validators run at once. Default: 16.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .max_parallel(4)
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
     pub fn max_parallel(mut self, n: usize) -> Self {
         if n == 0 {
             return self.reject("max_parallel", "must be at least 1");
@@ -186,6 +352,21 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
     }
 
     /// Cache files larger than this are refused unread (and moved aside). Default: 1 MiB.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .max_file_bytes(64 * 1024)
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
     pub fn max_file_bytes(mut self, n: u64) -> Self {
         if n == 0 {
             return self.reject("max_file_bytes", "must be at least 1");
@@ -274,12 +455,41 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
 
     /// How long to wait for another process that is validating; past it, validate without
     /// saving. Default: 30 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .lock_timeout(Duration::from_secs(5))
+    ///     .open()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.options.lock_timeout = timeout;
         self
     }
 
     /// `false`: keep results in memory only, never touch the file system. Default: `true`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .open()
+    ///     .unwrap();
+    /// assert_eq!(cache.path(), None);
+    /// ```
     pub fn persist(mut self, persist: bool) -> Self {
         self.persist = persist;
         self
@@ -313,6 +523,23 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
 
     /// The clock used for expiry and timestamps (a [`ManualClock`](crate::ManualClock) in
     /// tests). Default: the system clock.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use storage_availability::{Clock, ManualClock};
+    /// let clock = ManualClock::new(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .persist(false)
+    ///     .clock(clock.clone())
+    ///     .open()
+    ///     .unwrap();
+    /// assert_eq!(cache.status(ConfigKind::Kv).checked_at, clock.now());
+    /// ```
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.options.clock = Arc::new(clock);
         self
@@ -320,11 +547,24 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
 
     /// The refresh core of this builder's cache, for the core's tests.
     #[cfg(test)]
-    pub(crate) fn core_for_tests(self, store: Option<Arc<dyn CacheStore>>) -> Core<C> {
+    pub(crate) fn core_for_tests(self, store: Option<Arc<dyn CacheStore>>) -> Core<C>
+    where
+        C: StorageAvailability<Context = ()>,
+    {
         let context = KeyContext::new("t");
-        Core::new(self.config, self.options, store, None, &context, self.fleet)
+        Core::new(
+            self.config,
+            self.options,
+            store,
+            None,
+            &context,
+            self.fleet,
+            Arc::new(()),
+        )
     }
+}
 
+impl<C: StorageAvailability, X: ContextState<C>> AvailabilityCacheBuilder<C, X> {
     /// The cache, before its first refresh.
     pub(crate) fn build(self) -> Result<AvailabilityCache<C>, Error> {
         if let Some(error) = self.invalid {
@@ -366,15 +606,35 @@ impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
             config_path,
             &context,
             self.fleet,
+            self.context.resolve(),
         )))
     }
 }
 
-impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
+impl<C: BlockingValidators, X> AvailabilityCacheBuilder<C, X> {
     /// Opens the cache: reads the file, validates every stale configured section and saves.
     ///
     /// Fails only for an invalid option; every cache problem is recovered from.
-    pub fn open(self) -> Result<AvailabilityCache<C>, Error> {
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: String }
+    /// # fn check(_: &String) -> Outcome { Outcome::ok() }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = AvailabilityCache::builder(Config { kv: "localhost:6379".into() })
+    ///     .config_path(dir.path().join("storage.yaml"))
+    ///     .open()
+    ///     .unwrap();
+    /// assert!(cache.is_available(ConfigKind::Kv));
+    /// ```
+    pub fn open(self) -> Result<AvailabilityCache<C>, Error>
+    where
+        // On the method, not the impl: a missing context is then reported with the
+        // message of `ContextFree`, not as "method cannot be called".
+        X: ContextState<C>,
+    {
         let cache = self.build()?;
         let report = cache.refresh_blocking(crate::policy::Recheck::Start);
         crate::notify::log_start(&report);
@@ -384,12 +644,15 @@ impl<C: BlockingValidators> AvailabilityCacheBuilder<C> {
 }
 
 #[cfg(feature = "tokio")]
-impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
+impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
     /// [`open`](AvailabilityCacheBuilder::open) for async services: async validators run
     /// concurrently on the current runtime, blocking ones on `spawn_blocking`, and file I/O
     /// and lock waits never block a runtime worker. Works for every config, including those
     /// with `#[storage(validate = path, async)]` sections.
-    pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error> {
+    pub async fn open_async(self) -> Result<AvailabilityCache<C>, Error>
+    where
+        X: ContextState<C>,
+    {
         crate::drive::tokio::require_runtime("open_async")?;
         let cache = self.build()?;
         let report = cache.refresh_tokio(crate::policy::Recheck::Start).await;

@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use storage_availability_schema::SectionRecord;
 
 use crate::builder::AvailabilityCacheBuilder;
+use crate::context::ContextFree;
 #[cfg(feature = "tokio")]
 use crate::drive;
 use crate::error::Error;
@@ -65,7 +66,10 @@ impl<C: BlockingValidators> AvailabilityCache<C> {
     ///
     /// Validates every stale configured section and saves before it returns. Never fails
     /// because of the cache file: problems are recovered from and logged.
-    pub fn open(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn open(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error>
+    where
+        C::Context: ContextFree,
+    {
         Self::builder(config).config_path(config_path).open()
     }
 
@@ -423,7 +427,10 @@ impl<C: StorageAvailability> AvailabilityCache<C> {
     /// assert!(cache.is_available(ConfigKind::Kv));
     /// # }
     /// ```
-    pub async fn open_async(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub async fn open_async(config: C, config_path: impl AsRef<Path>) -> Result<Self, Error>
+    where
+        C::Context: ContextFree,
+    {
         Self::builder(config)
             .config_path(config_path)
             .open_async()

@@ -7,12 +7,30 @@ use std::time::{Duration, SystemTime};
 /// Where the cache reads the current time from.
 ///
 /// Only expiry decisions and timestamps use it; timeouts use the monotonic clock.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use storage_availability::Clock;
+///
+/// /// A clock an hour ahead of the system's.
+/// #[derive(Debug)]
+/// struct Ahead;
+/// impl Clock for Ahead {
+///     fn now(&self) -> SystemTime { SystemTime::now() + Duration::from_secs(3600) }
+/// }
+/// assert!(Ahead.now() > SystemTime::now());
+/// ```
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 }
 
 /// The real clock: [`SystemTime::now`].
+///
+/// ```
+/// use storage_availability::{Clock, SystemClock};
+/// assert!(SystemClock.now() <= std::time::SystemTime::now());
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -44,6 +62,13 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A clock stopped at `start`.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use storage_availability::{Clock, ManualClock};
+    /// let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
+    /// assert_eq!(clock.now(), SystemTime::UNIX_EPOCH);
+    /// ```
     pub fn new(start: SystemTime) -> Self {
         ManualClock {
             now: Arc::new(Mutex::new(start)),
@@ -51,12 +76,28 @@ impl ManualClock {
     }
 
     /// Moves the clock forward by `by`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use storage_availability::{Clock, ManualClock};
+    /// let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
+    /// clock.advance(Duration::from_secs(30));
+    /// assert_eq!(clock.now(), SystemTime::UNIX_EPOCH + Duration::from_secs(30));
+    /// ```
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
         *now += by;
     }
 
     /// Sets the clock to `to` (which may be earlier than now).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use storage_availability::{Clock, ManualClock};
+    /// let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(60));
+    /// clock.set(SystemTime::UNIX_EPOCH); // back in time
+    /// assert_eq!(clock.now(), SystemTime::UNIX_EPOCH);
+    /// ```
     pub fn set(&self, to: SystemTime) {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner) = to;
     }

@@ -8,6 +8,20 @@ use std::path::PathBuf;
 /// errors: they are recovered from, logged and counted in [`Stats`](crate::Stats). What is
 /// left is misuse, such as an invalid builder option, and explicit operations like
 /// [`clear`](crate::AvailabilityCache::clear) that could not do what was asked.
+///
+/// ```
+/// use storage_availability::{AvailabilityCache, Error, Outcome, StorageAvailability};
+/// # #[derive(serde::Serialize, StorageAvailability)]
+/// # struct Config { #[storage(validate = check)] kv: String }
+/// # fn check(_: &String) -> Outcome { Outcome::ok() }
+/// let result = AvailabilityCache::builder(Config { kv: "k".into() }).max_parallel(0).open();
+/// match result {
+///     Err(Error::InvalidOption { option, reason }) => {
+///         assert_eq!((option, reason.as_str()), ("max_parallel", "must be at least 1"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

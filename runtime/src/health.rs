@@ -15,6 +15,12 @@ use crate::section::{Availability, Source, StorageAvailability, StorageKind};
 
 /// `pass`, `warn` or `fail`: the status of one check and of the whole report. Ordered from
 /// best to worst, so the report's status is the `max` of its checks'.
+///
+/// ```
+/// use storage_availability::HealthStatus;
+/// assert!(HealthStatus::Pass < HealthStatus::Warn && HealthStatus::Warn < HealthStatus::Fail);
+/// assert_eq!(serde_json::to_string(&HealthStatus::Warn).unwrap(), r#""warn""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
@@ -244,6 +250,11 @@ pub struct Health {
 
 impl Health {
     /// The media type of the serialized report: `application/health+json`.
+    ///
+    /// ```
+    /// use storage_availability::Health;
+    /// assert_eq!(Health::CONTENT_TYPE, "application/health+json");
+    /// ```
     pub const CONTENT_TYPE: &'static str = "application/health+json";
 
     /// The report of `statuses` (as [`AvailabilityCache::statuses`] returns them) for config

@@ -35,7 +35,10 @@
 //!
 //! See the crate's README for the options, what is cached and when it is revalidated.
 //! [`checks`] has ready-made validators (a writable directory, a TCP endpoint, an HTTP
-//! endpoint, an environment variable).
+//! endpoint, an environment variable). Validators that need application state (a client,
+//! a pool) take it as a second argument: `#[availability(context = T)]` on the struct and
+//! [`AvailabilityCacheBuilder::context`] at the builder. With the feature `metrics`, the
+//! cache reports through the `metrics` facade (see the module `metrics`).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -46,12 +49,19 @@ mod builder;
 mod cache;
 pub mod checks;
 mod clock;
+mod context;
 mod drive;
 mod error;
 mod fingerprint;
 mod fleet;
 mod gate;
 mod health;
+#[cfg(not(feature = "metrics"))]
+#[path = "metrics_off.rs"]
+mod metrics;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod notify;
 mod policy;
 mod random;
@@ -73,6 +83,7 @@ pub mod __private;
 pub use builder::AvailabilityCacheBuilder;
 pub use cache::AvailabilityCache;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::{ContextFree, ContextState, NoContext, WithContext};
 pub use error::Error;
 pub use fingerprint::{
     KeyContext, KeyError, SectionKey, SectionSpec, canonical_json, section_key, section_key_with,

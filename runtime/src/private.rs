@@ -31,6 +31,36 @@ pub fn run_validator_deref<T: ?Sized + core::ops::Deref, R: Into<Outcome>>(
     validator(core::ops::Deref::deref(value)).into()
 }
 
+/// Calls a user validator of a config with `#[availability(context = X)]`:
+/// `fn(&Section, &X)`. Emitted at the span of `validate = path`, like [`run_validator`], so a
+/// wrong second parameter is reported there.
+#[inline]
+pub fn run_validator_with<T: ?Sized, X: ?Sized, R: Into<Outcome>>(
+    validator: impl FnOnce(&T, &X) -> R,
+    value: &T,
+    context: &X,
+) -> Outcome {
+    validator(value, context).into()
+}
+
+/// [`run_validator_deref`] with a context: `fn(&T::Target, &X)`.
+#[inline]
+pub fn run_validator_deref_with<T: ?Sized + core::ops::Deref, X: ?Sized, R: Into<Outcome>>(
+    validator: impl FnOnce(&T::Target, &X) -> R,
+    value: &T,
+    context: &X,
+) -> Outcome {
+    validator(core::ops::Deref::deref(value), context).into()
+}
+
+/// The outcome of the plain `validate` of a config whose validators take a context: the
+/// cache calls `validate_with`.
+pub fn needs_context(name: &str) -> Outcome {
+    Outcome::failed(format!(
+        "storage section `{name}` has a validator that takes a context; call `validate_with`"
+    ))
+}
+
 /// Fails to compile, at the field type's span, when a section type is not `Serialize`.
 #[inline]
 pub fn assert_serialize<T: ?Sized + serde::Serialize>() {}
@@ -71,6 +101,36 @@ where
     R: Into<Outcome>,
 {
     let future = validator(core::ops::Deref::deref(value));
+    Box::pin(async move { future.await.into() })
+}
+
+/// [`run_async_validator`] with a context: `async fn(&Section, &X)`.
+#[inline]
+pub fn run_async_validator_with<'a, T: ?Sized, X: ?Sized, F, R>(
+    validator: impl FnOnce(&'a T, &'a X) -> F,
+    value: &'a T,
+    context: &'a X,
+) -> ValidationFuture<'a>
+where
+    F: core::future::Future<Output = R> + Send + 'a,
+    R: Into<Outcome>,
+{
+    let future = validator(value, context);
+    Box::pin(async move { future.await.into() })
+}
+
+/// [`run_async_validator_deref`] with a context: `async fn(&T::Target, &X)`.
+#[inline]
+pub fn run_async_validator_deref_with<'a, T: ?Sized + core::ops::Deref, X: ?Sized, F, R>(
+    validator: impl FnOnce(&'a T::Target, &'a X) -> F,
+    value: &'a T,
+    context: &'a X,
+) -> ValidationFuture<'a>
+where
+    F: core::future::Future<Output = R> + Send + 'a,
+    R: Into<Outcome>,
+{
+    let future = validator(core::ops::Deref::deref(value), context);
     Box::pin(async move { future.await.into() })
 }
 

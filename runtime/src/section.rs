@@ -52,6 +52,16 @@ pub trait StorageKind:
 }
 
 /// The error of [`FromStr`] on a generated kind enum: the name matched no section.
+///
+/// ```
+/// use storage_availability::{Outcome, StorageAvailability};
+/// # #[derive(serde::Serialize, StorageAvailability)]
+/// # struct Config { #[storage(validate = check)] csv: u8, #[storage(validate = check)] kv: u8 }
+/// # fn check(_: &u8) -> Outcome { Outcome::ok() }
+/// let error = "vector".parse::<ConfigKind>().unwrap_err();
+/// assert_eq!(error.name(), "vector");
+/// assert_eq!(error.to_string(), "unknown storage section `vector`; expected one of `csv`, `kv`");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownKind {
     name: String,
@@ -60,6 +70,12 @@ pub struct UnknownKind {
 
 impl UnknownKind {
     /// An error for `name`, listing the names that would have been accepted.
+    ///
+    /// ```
+    /// use storage_availability::UnknownKind;
+    /// let error = UnknownKind::new("vector", &["csv", "kv"]);
+    /// assert_eq!(error.name(), "vector");
+    /// ```
     pub fn new(name: &str, expected: &'static [&'static str]) -> Self {
         UnknownKind {
             name: name.to_owned(),
@@ -68,6 +84,11 @@ impl UnknownKind {
     }
 
     /// The name that matched no section.
+    ///
+    /// ```
+    /// use storage_availability::UnknownKind;
+    /// assert_eq!(UnknownKind::new("vector", &["csv"]).name(), "vector");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -93,6 +114,18 @@ impl fmt::Display for UnknownKind {
 impl std::error::Error for UnknownKind {}
 
 /// Where a section's answer may be shared from (see README.md, "Running a fleet").
+///
+/// ```
+/// use storage_availability::{Outcome, Scope, StorageAvailability};
+/// # #[derive(serde::Serialize, StorageAvailability)]
+/// # struct Config {
+/// #     #[storage(validate = check)] csv: u8,
+/// #     #[storage(validate = check, scope = "shared")] search: u8,
+/// # }
+/// # fn check(_: &u8) -> Outcome { Outcome::ok() }
+/// assert_eq!(Config::scope(ConfigKind::Csv), Scope::Host);
+/// assert_eq!(Config::scope(ConfigKind::Search), Scope::Shared);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[non_exhaustive]
 pub enum Scope {
@@ -105,6 +138,11 @@ pub enum Scope {
 
 impl Scope {
     /// `"host"` or `"shared"`.
+    ///
+    /// ```
+    /// use storage_availability::Scope;
+    /// assert_eq!(Scope::Shared.as_str(), "shared");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Host => "host",
@@ -164,6 +202,13 @@ pub trait StorageAvailability: Send + Sync + 'static {
     /// The generated enum of sections.
     type Kind: StorageKind;
 
+    /// What every validator receives besides its section: `#[availability(context = T)]`,
+    /// given with [`.context(value)`](crate::AvailabilityCacheBuilder::context). `()` when
+    /// the validators take none (the derive's default; a hand-written implementation writes
+    /// `type Context = ();`). The context is not part of any section key: what the answer
+    /// depends on belongs in the section or in `key_with`.
+    type Context: Send + Sync + 'static;
+
     /// The config type's identity, part of every key and recorded in the cache file
     /// (`metadata.config_type`): the derive gives `module_path!()::StructName`. The default,
     /// for hand-written implementations, is [`std::any::type_name`], which may change
@@ -205,6 +250,76 @@ pub trait StorageAvailability: Send + Sync + 'static {
     /// Runs the section's validator. An unconfigured section (`None`) is not validated: the
     /// result is a failed outcome that says so, and the cache never calls this for it.
     fn validate(&self, kind: Self::Kind) -> Outcome;
+
+    /// Runs the section's validator with the config's context. The default, for configs
+    /// whose validators take no context, calls [`validate`](Self::validate); the derive
+    /// implements it for `#[availability(context = T)]`. The cache always calls this one.
+    ///
+    /// ```
+    /// use storage_availability::{Outcome, StorageAvailability};
+    ///
+    /// struct Limits { max_len: usize }
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// #[availability(context = Limits)]
+    /// struct Config {
+    ///     #[storage(validate = check, deref)]
+    ///     kv: String,
+    /// #   #[storage(validate = ping, async, deref)]
+    /// #   search: String,
+    /// }
+    /// fn check(addr: &str, limits: &Limits) -> Outcome {
+    ///     if addr.len() > limits.max_len { Outcome::failed("too long") } else { Outcome::ok() }
+    /// }
+    /// # async fn ping(_: &str, _: &Limits) -> Outcome { Outcome::ok() }
+    /// let config = Config { kv: "127.0.0.1:6379".into(), search: "s".into() };
+    /// assert!(config.validate_with(ConfigKind::Kv, &Limits { max_len: 64 }).is_ok());
+    /// assert!(!config.validate_with(ConfigKind::Kv, &Limits { max_len: 4 }).is_ok());
+    /// // The plain `validate` has no context to give: it says so.
+    /// assert!(!config.validate(ConfigKind::Kv).is_ok());
+    /// ```
+    fn validate_with(&self, kind: Self::Kind, context: &Self::Context) -> Outcome {
+        let _ = context;
+        self.validate(kind)
+    }
+
+    /// [`validate_async`](Self::validate_async) with the config's context, like
+    /// [`validate_with`](Self::validate_with).
+    ///
+    /// ```
+    /// use storage_availability::{Outcome, StorageAvailability};
+    ///
+    /// struct Limits { max_len: usize }
+    ///
+    /// #[derive(serde::Serialize, StorageAvailability)]
+    /// #[availability(context = Limits)]
+    /// struct Config {
+    ///     #[storage(validate = check, deref)]
+    ///     kv: String,
+    /// #   #[storage(validate = ping, async, deref)]
+    /// #   search: String,
+    /// }
+    /// fn check(addr: &str, limits: &Limits) -> Outcome {
+    ///     if addr.len() > limits.max_len { Outcome::failed("too long") } else { Outcome::ok() }
+    /// }
+    /// # async fn ping(_: &str, _: &Limits) -> Outcome { Outcome::ok() }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let config = Config { kv: "127.0.0.1:6379".into(), search: "s".into() };
+    /// let limits = Limits { max_len: 64 };
+    /// let future = config.validate_async_with(ConfigKind::Search, &limits).unwrap();
+    /// assert!(future.await.is_ok());
+    /// // Blocking sections have no future: the cache runs them with `validate_with`.
+    /// assert!(config.validate_async_with(ConfigKind::Kv, &limits).is_none());
+    /// # }
+    /// ```
+    fn validate_async_with<'a>(
+        &'a self,
+        kind: Self::Kind,
+        context: &'a Self::Context,
+    ) -> Option<ValidationFuture<'a>> {
+        let _ = context;
+        self.validate_async(kind)
+    }
 
     /// `false` for an `Option` section that is `None`: disabled, its validator never runs.
     fn is_configured(&self, kind: Self::Kind) -> bool;
@@ -292,6 +407,12 @@ pub trait StorageAvailability: Send + Sync + 'static {
 }
 
 /// The boxed future of an `async` validator.
+///
+/// ```
+/// use storage_availability::{Outcome, ValidationFuture};
+/// let future: ValidationFuture<'static> = Box::pin(async { Outcome::ok() });
+/// # drop(future);
+/// ```
 pub type ValidationFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>;
 
@@ -300,6 +421,18 @@ pub type ValidationFuture<'a> =
 /// [`refresh`](crate::AvailabilityCache::refresh) can run them. The derive implements it
 /// when no section is `#[storage(..., async)]`; a hand-written implementation of
 /// [`StorageAvailability`] without async validators implements it with an empty `impl`.
+///
+/// ```
+/// use storage_availability::{AvailabilityCache, BlockingValidators, Outcome, StorageAvailability};
+/// # #[derive(serde::Serialize, StorageAvailability)]
+/// # struct Config { #[storage(validate = check)] kv: u8 }
+/// # fn check(_: &u8) -> Outcome { Outcome::ok() }
+/// // Generic code that opens any blocking config without a validator context:
+/// fn open_in_memory<C: BlockingValidators<Context = ()>>(config: C) -> AvailabilityCache<C> {
+///     AvailabilityCache::builder(config).persist(false).open().unwrap()
+/// }
+/// assert!(open_in_memory(Config { kv: 1 }).is_available(ConfigKind::Kv));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has async validators, so it cannot be opened with the blocking API",
     label = "this config has a `#[storage(validate = ..., async)]` section",
@@ -335,11 +468,20 @@ pub struct Outcome {
 
 impl Outcome {
     /// The section passed.
+    ///
+    /// ```
+    /// assert!(storage_availability::Outcome::ok().is_ok());
+    /// ```
     pub fn ok() -> Self {
         Outcome::default()
     }
 
     /// The section failed with `error`.
+    ///
+    /// ```
+    /// let outcome = storage_availability::Outcome::failed("connection refused");
+    /// assert_eq!(outcome.last_error(), Some("connection refused"));
+    /// ```
     #[doc(alias = "error")]
     #[doc(alias = "fail")]
     pub fn failed(error: impl Into<String>) -> Self {
@@ -350,38 +492,74 @@ impl Outcome {
     }
 
     /// Adds an error: the outcome is then a failure.
+    ///
+    /// ```
+    /// let outcome = storage_availability::Outcome::ok().with_error("disk full");
+    /// assert!(!outcome.is_ok());
+    /// ```
     pub fn with_error(mut self, error: impl Into<String>) -> Self {
         self.errors.push(error.into());
         self
     }
 
     /// Adds a warning: it does not make the outcome fail.
+    ///
+    /// ```
+    /// let outcome = storage_availability::Outcome::ok().with_warning("90% full");
+    /// assert!(outcome.is_ok());
+    /// assert_eq!(outcome.warnings(), ["90% full"]);
+    /// ```
     pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
         self.warnings.push(warning.into());
         self
     }
 
     /// `true` when there is no error.
+    ///
+    /// ```
+    /// use storage_availability::Outcome;
+    /// assert!(Outcome::ok().is_ok() && !Outcome::failed("no").is_ok());
+    /// ```
     pub fn is_ok(&self) -> bool {
         self.errors.is_empty()
     }
 
     /// Every error, oldest first.
+    ///
+    /// ```
+    /// let outcome = storage_availability::Outcome::failed("a").with_error("b");
+    /// assert_eq!(outcome.errors(), ["a", "b"]);
+    /// ```
     pub fn errors(&self) -> &[String] {
         &self.errors
     }
 
     /// The last error, which [`Availability::last_error`] reports.
+    ///
+    /// ```
+    /// let outcome = storage_availability::Outcome::failed("a").with_error("b");
+    /// assert_eq!(outcome.last_error(), Some("b"));
+    /// ```
     pub fn last_error(&self) -> Option<&str> {
         self.errors.last().map(String::as_str)
     }
 
     /// Every warning.
+    ///
+    /// ```
+    /// let outcome = storage_availability::Outcome::ok().with_warning("slow");
+    /// assert_eq!(outcome.warnings(), ["slow"]);
+    /// ```
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
     /// Splits the outcome into its errors and warnings.
+    ///
+    /// ```
+    /// let (errors, warnings) = storage_availability::Outcome::failed("a").with_warning("w").into_parts();
+    /// assert_eq!((errors, warnings), (vec!["a".to_owned()], vec!["w".to_owned()]));
+    /// ```
     pub fn into_parts(self) -> (Vec<String>, Vec<String>) {
         (self.errors, self.warnings)
     }
@@ -398,6 +576,20 @@ impl<E: fmt::Display> From<Result<(), E>> for Outcome {
 }
 
 /// Where a section's current answer came from. Serialized as [`Source::as_str`].
+///
+/// ```
+/// use storage_availability::{AvailabilityCache, Outcome, Source, StorageAvailability};
+/// # #[derive(serde::Serialize, StorageAvailability)]
+/// # struct Config { #[storage(validate = check)] csv: u8, #[storage(validate = check)] kv: Option<u8> }
+/// # fn check(_: &u8) -> Outcome { Outcome::ok() }
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("storage.yaml");
+/// let cold = AvailabilityCache::open(Config { csv: 1, kv: None }, &path).unwrap();
+/// assert_eq!(cold.status(ConfigKind::Csv).source, Source::Validated);
+/// assert_eq!(cold.status(ConfigKind::Kv).source, Source::Unconfigured);
+/// let warm = AvailabilityCache::open(Config { csv: 1, kv: None }, &path).unwrap();
+/// assert_eq!(warm.status(ConfigKind::Csv).source, Source::Cache);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -422,6 +614,12 @@ pub enum Source {
 
 impl Source {
     /// A short lowercase name: `cache`, `validated`, `unconfigured`, `shared`, `pending`.
+    ///
+    /// ```
+    /// use storage_availability::Source;
+    /// assert_eq!(Source::Cache.as_str(), "cache");
+    /// assert_eq!(serde_json::to_string(&Source::Validated).unwrap(), r#""validated""#);
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Cache => "cache",
@@ -484,6 +682,17 @@ pub struct Availability {
 
 impl Availability {
     /// `enabled && validation_passed`.
+    ///
+    /// ```
+    /// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+    /// # #[derive(serde::Serialize, StorageAvailability)]
+    /// # struct Config { #[storage(validate = check)] kv: u8 }
+    /// # fn check(v: &u8) -> Outcome { if *v == 0 { Outcome::failed("zero") } else { Outcome::ok() } }
+    /// let cache = AvailabilityCache::builder(Config { kv: 0 }).persist(false).open().unwrap();
+    /// let status = cache.status(ConfigKind::Kv);
+    /// assert!(status.enabled || !status.is_available());
+    /// assert!(!status.is_available());
+    /// ```
     pub fn is_available(&self) -> bool {
         self.enabled && self.validation_passed
     }

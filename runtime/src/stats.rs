@@ -8,6 +8,18 @@ use crate::fleet::FleetCounters;
 
 /// What a [`refresh`](crate::AvailabilityCache::refresh) did. Serialized with `duration` as
 /// `duration_ms`, a number of milliseconds.
+///
+/// ```
+/// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+/// # #[derive(serde::Serialize, StorageAvailability)]
+/// # struct Config { #[storage(validate = check)] csv: u8, #[storage(validate = check)] kv: u8 }
+/// # fn check(_: &u8) -> Outcome { Outcome::ok() }
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = AvailabilityCache::open(Config { csv: 1, kv: 2 }, dir.path().join("s.yaml")).unwrap();
+/// cache.invalidate(ConfigKind::Kv);
+/// let report = cache.refresh().unwrap();
+/// assert_eq!((report.validated, report.reused, report.saved), (vec!["kv"], vec!["csv"], true));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct RefreshReport {
@@ -32,6 +44,19 @@ pub struct RefreshReport {
 
 /// Counters of what the cache did since it was opened. Every recovery is counted here.
 /// Serialized as an object of numbers named like the fields.
+///
+/// ```
+/// use storage_availability::{AvailabilityCache, Outcome, StorageAvailability};
+/// # #[derive(serde::Serialize, StorageAvailability)]
+/// # struct Config { #[storage(validate = check)] kv: u8 }
+/// # fn check(_: &u8) -> Outcome { Outcome::ok() }
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("s.yaml");
+/// let cold = AvailabilityCache::open(Config { kv: 1 }, &path).unwrap().stats();
+/// assert_eq!((cold.misses, cold.validations, cold.saves), (1, 1, 1));
+/// let warm = AvailabilityCache::open(Config { kv: 1 }, &path).unwrap().stats();
+/// assert_eq!((warm.hits, warm.misses, warm.saves), (1, 0, 0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct Stats {
@@ -110,6 +135,9 @@ pub(crate) struct Counters {
     pub(crate) uncacheable: AtomicU64,
     pub(crate) transitions: AtomicU64,
     pub(crate) fleet: FleetCounters,
+    /// What the `metrics` feature has reported of the cache-wide counts.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::metrics::Reported,
 }
 
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {

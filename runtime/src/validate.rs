@@ -36,6 +36,7 @@ pub(crate) struct Finished<K> {
 /// order the jobs were given.
 pub(crate) fn run<C: StorageAvailability>(
     config: &Arc<C>,
+    context: &Arc<C::Context>,
     jobs: &[(C::Kind, Duration)],
     max_parallel: usize,
 ) -> Vec<Finished<C::Kind>> {
@@ -53,7 +54,7 @@ pub(crate) fn run<C: StorageAvailability>(
             };
             let (kind, timeout) = jobs[index];
             let started = Instant::now();
-            match spawn_validator(config, kind, index, sender.clone()) {
+            match spawn_validator(config, context, kind, index, sender.clone()) {
                 Ok(()) => running.push((index, started, started + timeout)),
                 Err(error) => {
                     results[index] = Some(Finished {
@@ -165,16 +166,18 @@ pub(crate) fn fill_missing<K: Copy>(
 
 fn spawn_validator<C: StorageAvailability>(
     config: &Arc<C>,
+    context: &Arc<C::Context>,
     kind: C::Kind,
     index: usize,
     sender: mpsc::Sender<Report>,
 ) -> std::io::Result<()> {
     let config = Arc::clone(config);
+    let context = Arc::clone(context);
     std::thread::Builder::new()
         .name(format!("availability-{}", kind.name()))
         .spawn(move || {
             let started = Instant::now();
-            let result = catch_unwind(AssertUnwindSafe(|| config.validate(kind)));
+            let result = catch_unwind(AssertUnwindSafe(|| config.validate_with(kind, &context)));
             let duration = started.elapsed();
             let (outcome, ending) = match result {
                 Ok(outcome) => (outcome, Ending::Completed),

@@ -20,6 +20,7 @@ use crate::validate::{
 /// returned future aborts the async validators still running.
 pub(crate) async fn run<C: StorageAvailability>(
     config: &Arc<C>,
+    context: &Arc<C::Context>,
     jobs: &[(C::Kind, Duration)],
     max_parallel: usize,
 ) -> Vec<Finished<C::Kind>> {
@@ -28,16 +29,19 @@ pub(crate) async fn run<C: StorageAvailability>(
     let mut index_of = HashMap::new();
     for (index, &(kind, timeout)) in jobs.iter().enumerate() {
         let config = Arc::clone(config);
+        let context = Arc::clone(context);
         let permits = Arc::clone(&permits);
         let handle = tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.ok();
             let started = Instant::now();
-            let (outcome, ending) = match config.validate_async(kind) {
+            let (outcome, ending) = match config.validate_async_with(kind, &context) {
                 Some(future) => match tokio::time::timeout(timeout, future).await {
                     Ok(outcome) => (outcome, Ending::Completed),
                     Err(_) => (timed_out(timeout), Ending::TimedOut),
                 },
-                None => run_blocking(Arc::clone(&config), kind, timeout).await,
+                None => {
+                    run_blocking(Arc::clone(&config), Arc::clone(&context), kind, timeout).await
+                }
             };
             let elapsed = started.elapsed();
             // A validator that blocked its thread past the timeout gave tokio's timer no
@@ -86,11 +90,12 @@ pub(crate) async fn run<C: StorageAvailability>(
 
 async fn run_blocking<C: StorageAvailability>(
     config: Arc<C>,
+    context: Arc<C::Context>,
     kind: C::Kind,
     timeout: Duration,
 ) -> (Outcome, Ending) {
     let handle = tokio::task::spawn_blocking(move || {
-        catch_unwind(AssertUnwindSafe(|| config.validate(kind)))
+        catch_unwind(AssertUnwindSafe(|| config.validate_with(kind, &context)))
     });
     match tokio::time::timeout(timeout, handle).await {
         Ok(Ok(Ok(outcome))) => (outcome, Ending::Completed),

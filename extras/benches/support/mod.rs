@@ -288,6 +288,7 @@ impl<const N: usize> BlockingValidators for Many<N> {}
 
 impl<const N: usize> StorageAvailability for Many<N> {
     type Kind = Section<N>;
+    type Context = ();
 
     fn config_type() -> &'static str {
         "benches::support::Many"
@@ -347,7 +348,7 @@ impl Workspace {
 pub(crate) const LARGE_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Opens `config` for `config_path` with room for a large file.
-pub(crate) fn open_large<C: BlockingValidators>(
+pub(crate) fn open_large<C: BlockingValidators<Context = ()>>(
     config: C,
     config_path: &Path,
 ) -> AvailabilityCache<C> {

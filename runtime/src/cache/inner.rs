@@ -11,7 +11,7 @@ use crate::drive;
 use crate::notify::Notifier;
 use crate::policy::Recheck;
 use crate::refresh::{Core, Done, RefreshRun, Snapshot};
-use crate::section::StorageAvailability;
+use crate::section::{StorageAvailability, StorageKind};
 use crate::stats::{RefreshReport, bump};
 
 /// The cache's state: everything a refresh touches.
@@ -97,6 +97,14 @@ impl<C: StorageAvailability> Inner<C> {
                 state.answered[index] = state.answered[index].max(run.seen[index]);
             }
         }
+        crate::metrics::published(
+            C::Kind::ALL
+                .iter()
+                .zip(&snapshot.entries)
+                .map(|(kind, entry)| (kind.name(), entry.availability.is_available())),
+            &report,
+            &self.core.stats,
+        );
         let snapshot = Arc::new(snapshot);
         self.store(Arc::clone(&snapshot));
         report.duration = started.elapsed();

@@ -17,6 +17,7 @@ struct Cfg {
 impl BlockingValidators for Cfg {}
 impl StorageAvailability for Cfg {
     type Kind = K;
+    type Context = ();
     fn config_type() -> &'static str {
         "cache::tests::Cfg"
     }
@@ -55,6 +56,7 @@ struct Legacy {
 impl BlockingValidators for Legacy {}
 impl StorageAvailability for Legacy {
     type Kind = K;
+    type Context = ();
     fn section_key(&self, kind: K) -> SectionKey {
         if self.implements_section_key {
             let spec = crate::SectionSpec::new("cache::tests::Legacy", kind.name());

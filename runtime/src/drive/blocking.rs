@@ -27,10 +27,11 @@ pub(crate) fn refresh<C: StorageAvailability>(core: &Core<C>, run: &RefreshRun) 
             Io::AskFleet(request) => refresh.fleet_claimed(Some((*request).claim()), now()),
             Io::Validate {
                 config,
+                context,
                 jobs,
                 max_parallel,
             } => {
-                let finished = validate::run(&config, &jobs, max_parallel);
+                let finished = validate::run(&config, &context, &jobs, max_parallel);
                 refresh.validated(finished, now(), started.elapsed())
             }
             Io::Settle(mut claim) => {

@@ -51,10 +51,11 @@ pub(crate) async fn refresh<C: StorageAvailability>(core: &Core<C>, run: &Refres
             }
             Io::Validate {
                 config,
+                context,
                 jobs,
                 max_parallel,
             } => {
-                let finished = validate_async::run(&config, &jobs, max_parallel).await;
+                let finished = validate_async::run(&config, &context, &jobs, max_parallel).await;
                 refresh.validated(finished, now(), started.elapsed())
             }
             Io::Settle(mut claim) => {

@@ -38,6 +38,10 @@ use crate::section::StorageAvailability;
 pub use redis::RedisStore;
 
 /// The default first part of every key: `storage-availability:{config type}:{section}:{hash}`.
+///
+/// ```
+/// assert_eq!(storage_availability::DEFAULT_NAMESPACE, "storage-availability");
+/// ```
 pub const DEFAULT_NAMESPACE: &str = "storage-availability";
 
 /// A key-value store shared by a fleet of hosts, holding the records of `scope = "shared"`
@@ -163,6 +167,12 @@ pub struct SharedError {
 
 impl SharedError {
     /// An error with this message (already free of credentials).
+    ///
+    /// ```
+    /// use storage_availability::SharedError;
+    /// let error = SharedError::new("connection refused");
+    /// assert_eq!(error.to_string(), "connection refused");
+    /// ```
     pub fn new(message: impl Into<String>) -> Self {
         SharedError {
             message: message.into(),
@@ -295,7 +305,7 @@ pub(crate) struct SharedRecord {
     pub(crate) signature: Option<String>,
 }
 
-impl<C: StorageAvailability> AvailabilityCacheBuilder<C> {
+impl<C: StorageAvailability, X> AvailabilityCacheBuilder<C, X> {
     /// Shares the answers of `scope = "shared"` sections with a fleet of hosts through
     /// `store` (usually a `RedisStore`, feature `redis`). Host-scoped
     /// sections never reach it. Default: none.

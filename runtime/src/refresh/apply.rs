@@ -58,6 +58,7 @@ impl<C: StorageAvailability> Core<C> {
                 &self.keys[index],
             );
             let passed = done.outcome.is_ok();
+            crate::metrics::validated(done.kind.name(), done.duration, done.ending, passed);
             let (errors, warnings) = done.outcome.into_parts();
             let record = SectionRecord {
                 section_hash: section_hash(&self.keys[index]),

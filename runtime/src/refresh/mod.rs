@@ -39,6 +39,9 @@ const TARGET: &str = "storage_availability";
 /// stores, and the counters the steps add to. Owned by the cache, borrowed by each refresh.
 pub(crate) struct Core<C: StorageAvailability> {
     pub(crate) config: Arc<C>,
+    /// What every validator receives besides its section (`()` for most configs); not part
+    /// of any key.
+    pub(crate) validator_context: Arc<C::Context>,
     pub(crate) options: Options,
     pub(crate) keys: Vec<SectionKey>,
     /// Sections whose key could not be computed: validated at every refresh, never reused.
@@ -61,6 +64,7 @@ impl<C: StorageAvailability> Core<C> {
         config_path: Option<PathBuf>,
         context: &KeyContext,
         fleet: FleetOptions,
+        validator_context: Arc<C::Context>,
     ) -> Self {
         let stats = Counters::default();
         let (keys, uncacheable) = C::Kind::ALL
@@ -77,6 +81,7 @@ impl<C: StorageAvailability> Core<C> {
             .unzip();
         Core {
             config: Arc::new(config),
+            validator_context,
             options,
             keys,
             uncacheable,
@@ -193,6 +198,7 @@ pub(crate) enum Io<C: StorageAvailability> {
     /// Run the validators of `jobs` (each with its timeout); then [`Refresh::validated`].
     Validate {
         config: Arc<C>,
+        context: Arc<C::Context>,
         jobs: Vec<(C::Kind, Duration)>,
         max_parallel: usize,
     },
@@ -446,6 +452,7 @@ impl<'a, C: StorageAvailability> Refresh<'a, C> {
         self.round = round;
         Decision::Perform(Io::Validate {
             config: Arc::clone(&self.core.config),
+            context: Arc::clone(&self.core.validator_context),
             jobs,
             max_parallel: self.core.options.max_parallel,
         })

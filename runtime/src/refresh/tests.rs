@@ -18,6 +18,7 @@ struct Cfg;
 impl BlockingValidators for Cfg {}
 impl StorageAvailability for Cfg {
     type Kind = K;
+    type Context = ();
     fn config_type() -> &'static str {
         "refresh::tests::Cfg"
     }

@@ -101,7 +101,7 @@ fn with_fleet<C: StorageAvailability>(
     builder
 }
 
-fn run<C: BlockingValidators>(config: C, cache: &str, host: &str, options: &Options) {
+fn run<C: BlockingValidators<Context = ()>>(config: C, cache: &str, host: &str, options: &Options) {
     let began = Instant::now();
     let builder = with_fleet(
         AvailabilityCache::builder(config).cache_path(cache),

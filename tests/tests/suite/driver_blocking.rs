@@ -6,7 +6,7 @@ mod driver {
         AvailabilityCache, AvailabilityCacheBuilder, BlockingValidators, Error, RefreshReport,
     };
 
-    pub(crate) fn open<C: BlockingValidators>(
+    pub(crate) fn open<C: BlockingValidators<Context = ()>>(
         builder: AvailabilityCacheBuilder<C>,
     ) -> Result<AvailabilityCache<C>, Error> {
         builder.open()

@@ -13,7 +13,7 @@ mod driver {
             .expect("a tokio runtime")
     }
 
-    pub(crate) fn open<C: StorageAvailability>(
+    pub(crate) fn open<C: StorageAvailability<Context = ()>>(
         builder: AvailabilityCacheBuilder<C>,
     ) -> Result<AvailabilityCache<C>, Error> {
         runtime().block_on(builder.open_async())
